@@ -1,0 +1,1 @@
+"""Model cards (YAML data), shipped under the import name harness_model_cards."""
