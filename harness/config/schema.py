@@ -1,0 +1,117 @@
+"""The run configuration's typed schema (dataclasses). Recipe settings are added per recipe."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Optional
+
+from harness.errors import HarnessError
+
+
+class OnBadRow(Enum):
+    error = "error"
+    skip = "skip"
+
+
+class Launcher(Enum):
+    none = "none"  # one process, in the harness's own process
+    deepspeed = "deepspeed"  # DeepSpeed's launcher (multi-GPU, multi-node with hostfile)
+    torchrun = "torchrun"
+
+
+@dataclass
+class TaskConfig:
+    name: str = "vqa_scene"
+    data: Optional[str] = None  # local copy of the task's data (a `datasets` folder)
+
+
+@dataclass
+class BackboneConfig:
+    name: str = "llama3"
+    variant: Optional[str] = None  # None: the model card's default (the tiny organism)
+    path: Optional[str] = None  # a local model folder or a Hugging Face repo id in the local cache
+
+
+@dataclass
+class VisionConfig:
+    name: str = "clip"
+    variant: Optional[str] = None
+    path: Optional[str] = None
+
+
+@dataclass
+class DataConfig:
+    train: str = "scene"  # "scene" (the synthetic scene world) or a LLaVA-format JSON file
+    image_root: Optional[str] = None  # image folder for a LLaVA-format JSON file
+    on_bad_row: OnBadRow = OnBadRow.error
+    scene_seed: int = 0
+
+
+@dataclass
+class EvalConfig:
+    tasks: list[str] = field(default_factory=list)  # several tasks at once; empty: just task.name
+    limit: Optional[int] = None
+    batch_size: int = 16
+    max_new_tokens: int = 32
+    save_hidden_states: bool = False
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit <= 0:
+            raise HarnessError(f"eval.limit must be a positive integer, got {self.limit}", "drop it to evaluate every sample")
+        if self.batch_size < 1:
+            raise HarnessError(f"eval.batch_size must be at least 1, got {self.batch_size}")
+        if self.max_new_tokens < 1:
+            raise HarnessError(f"eval.max_new_tokens must be at least 1, got {self.max_new_tokens}")
+
+
+@dataclass
+class RecipeBase:
+    """Fields every recipe section has; a recipe's own settings are added beside them."""
+
+    name: str = "llava15"
+    profile: str = "auto"  # "auto": "organism" for organism backbones, else "full"
+
+
+@dataclass
+class RunConfig:
+    task: TaskConfig = field(default_factory=TaskConfig)
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    vision: VisionConfig = field(default_factory=VisionConfig)
+    recipe: Any = field(default_factory=RecipeBase)
+    attention: str = "auto"
+    data: DataConfig = field(default_factory=DataConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = 0
+    resume: bool = False
+    launcher: Launcher = Launcher.none
+    num_gpus: Optional[int] = None
+    num_nodes: int = 1
+    hostfile: Optional[str] = None
+
+
+# Sections a top-level shorthand selects by name: `backbone=llama3` means `backbone.name=llama3`.
+SHORTHANDS = {"task": "task.name", "backbone": "backbone.name", "vision": "vision.name", "recipe": "recipe.name"}
+# Keys that do not change what a run computes; left out of every hash.
+UNHASHED = ("resume",)
+# What changes the trained weights; the rest of the config only changes evaluation.
+TRAINING_SECTIONS = ("backbone", "vision", "recipe", "data", "seed")
+
+
+def schema_for(recipe_settings: type | None) -> type:
+    """RunConfig whose ``recipe`` section is typed by the recipe's own settings dataclass."""
+    if recipe_settings is None:
+        return RunConfig
+    if not dataclasses.is_dataclass(recipe_settings):
+        raise HarnessError(f"recipe settings {recipe_settings!r} must be a dataclass class")
+    clash = {f.name for f in dataclasses.fields(recipe_settings)} & {"name", "profile"}
+    if clash:
+        raise HarnessError(f"recipe settings {recipe_settings.__name__} may not define {sorted(clash)}")
+    recipe_cls = dataclasses.make_dataclass(
+        f"{recipe_settings.__name__}Section", [], bases=(RecipeBase, recipe_settings)
+    )
+    return dataclasses.make_dataclass(
+        "ResolvedRunConfig",
+        [("recipe", recipe_cls, field(default_factory=recipe_cls))],
+        bases=(RunConfig,),
+    )

@@ -1,0 +1,19 @@
+"""The LLaVA-1.5 recipe plugin: registers ``llava15`` (align, then finetune) with its typed settings.
+
+Import-light: the trainer (DeepSpeed) is referenced lazily.
+"""
+import harness
+from harness.specs import RecipeSpec
+from harness_plugins.recipes.llava15.settings import PROFILES, Llava15Settings
+
+
+@harness.hookimpl
+def register_recipes(register):
+    register(RecipeSpec(
+        name="llava15",
+        settings=Llava15Settings,
+        implementation="harness_plugins.recipes.llava15.train:train",
+        profiles=PROFILES,
+        description="LLaVA-1.5: align (projector, ZeRO-2) then finetune (projector + LLM, ZeRO-3), DeepSpeed",
+        aliases=("llava-1.5",),
+    ))
