@@ -1,0 +1,29 @@
+"""Run directories: atomic creation, config.yaml with hashes and sources, version checks."""
+import pytest
+import yaml
+
+from harness.config import parse_overrides, resolve
+from harness.errors import HarnessError
+from harness.runs import RUN_FORMAT, create_run_dir, read_run_config
+
+
+def test_a_run_directory_holds_the_resolved_config_and_its_hashes(fake_plugins, home, monkeypatch):
+    monkeypatch.setenv("HARNESS_HOME", str(home))
+    resolved = resolve(parse_overrides(["backbone=llama2", "seed=7"]), fake_plugins)
+    run_dir = create_run_dir(resolved)
+    doc = read_run_config(run_dir)
+    assert doc["config"]["backbone"]["name"] == "llama2" and doc["config"]["seed"] == 7
+    assert doc["hashes"] == resolved.hashes
+    assert doc["sources"]["seed"] == "command line"
+    assert [p.name for p in run_dir.parent.iterdir()] == [run_dir.name]  # no staging left behind
+
+
+def test_a_run_directory_of_another_format_is_refused(tmp_path):
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"format": RUN_FORMAT + 1, "harness_version": "9.0"}))
+    with pytest.raises(HarnessError, match="was written by harness 9.0"):
+        read_run_config(tmp_path)
+
+
+def test_a_folder_without_config_is_not_a_run(tmp_path):
+    with pytest.raises(HarnessError, match="not a harness run directory"):
+        read_run_config(tmp_path)
