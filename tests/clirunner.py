@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -15,5 +16,7 @@ def run_cli(args: list[str], home: Path | None = None, env: dict[str, str] | Non
     full_env = {**os.environ, **(env or {})}
     if home is not None:
         full_env["HARNESS_HOME"] = str(home)
+    # Not the repo root as cwd: `python -m` would then import harness/ from the source tree
+    # instead of the installed package.
     return subprocess.run([sys.executable, "-m", "harness.cli.main", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd or REPO, timeout=timeout)
+                          env=full_env, cwd=cwd or home or tempfile.gettempdir(), timeout=timeout)

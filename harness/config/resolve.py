@@ -16,7 +16,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from harness.config.overrides import Override
-from harness.config.schema import TRAINING_SECTIONS, UNHASHED, RunConfig, schema_for
+from harness.config.schema import SHORTHANDS, TRAINING_SECTIONS, UNHASHED, RunConfig, schema_for
 from harness.errors import HarnessError, did_you_mean
 from harness.model_cards import load_card
 from harness.plugin_manager import PluginSet
@@ -101,7 +101,7 @@ class _Layers:
     def set(self, key: str, value: Any, layer: str) -> None:
         if key not in self.keys:
             raise HarnessError(
-                f"unknown config key {key!r}{did_you_mean(key, [k for k, s in self.keys.items() if not s])}",
+                f"unknown config key {key!r}{did_you_mean(key, [k for k, s in self.keys.items() if not s] + list(SHORTHANDS))}",
                 "run `harness config` to see every key",
             )
         if self.keys[key]:
