@@ -1,0 +1,158 @@
+"""Every statistic of `harness compare` against a well-kept reference on the same inputs."""
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+from sklearn.metrics import brier_score_loss, cohen_kappa_score, matthews_corrcoef, roc_auc_score
+from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
+
+from harness_plugins.analyses.stats.accuracy import mcnemar, paired_bootstrap
+from harness_plugins.analyses.stats.agreement import overlap
+from harness_plugins.analyses.stats.calibration import (auroc, brier_score, expected_calibration_error,
+                                                        reliability_bins)
+from harness_plugins.analyses.stats.cka import layer_cka, linear_cka
+
+
+def pair(seed, n=200, rate_a=0.6, rate_b=0.55, coupling=0.3):
+    rng = np.random.default_rng(seed)
+    a = rng.random(n) < rate_a
+    b = np.where(rng.random(n) < coupling, a, rng.random(n) < rate_b)
+    return a.astype(int), b.astype(int)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("exact", [True, False])
+def test_mcnemar_matches_statsmodels(seed, exact):
+    a, b = pair(seed, n=60 if exact else 300)
+    table = [[np.sum(a & b), np.sum(a & (1 - b))], [np.sum((1 - a) & b), np.sum((1 - a) & (1 - b))]]
+    ref = sm_mcnemar(table, exact=exact, correction=True)
+    ours = mcnemar(a, b, exact=exact)
+    assert ours.p_value == pytest.approx(ref.pvalue, rel=1e-9)
+    assert ours.statistic == pytest.approx(ref.statistic, rel=1e-9)
+    assert (ours.only_a, ours.only_b) == (table[0][1], table[1][0])
+
+
+def test_mcnemar_without_discordant_items_is_not_significant():
+    result = mcnemar(np.array([1, 0, 1]), np.array([1, 0, 1]))
+    assert result.p_value == 1.0 and result.only_a == result.only_b == 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_phi_and_kappa_match_scikit_learn(seed):
+    a, b = pair(seed, coupling=0.1 * seed)
+    result = overlap(a, b)
+    assert result.phi == pytest.approx(matthews_corrcoef(a, b), abs=1e-12)
+    assert result.kappa == pytest.approx(cohen_kappa_score(a, b), abs=1e-12)
+    assert result.n == len(a) and result.both == int(np.sum(a & b))
+
+
+def test_phi_is_undefined_when_a_system_solves_everything():
+    assert math.isnan(overlap(np.ones(5), np.array([1, 0, 1, 0, 1])).phi)
+
+
+def test_ece_by_hand_with_equal_width_bins():
+    # 5 bins of width 0.2. Bin (0.2, 0.4]: conf 0.3, 0.3 -> acc 0.5, mean conf 0.3, gap 0.2.
+    # Bin (0.6, 0.8]: conf 0.7, 0.8, 0.8 -> acc 1/3, mean conf 0.7667, gap 0.4333.
+    # Bin (0.8, 1.0]: conf 0.9 -> acc 1, gap 0.1. ECE = (2*0.2 + 3*0.43333 + 1*0.1) / 6 = 0.3
+    conf = np.array([0.3, 0.3, 0.7, 0.8, 0.8, 0.9])
+    correct = np.array([1, 0, 1, 0, 0, 1])
+    assert expected_calibration_error(conf, correct, n_bins=5, strategy="width") == pytest.approx(0.3)
+    assert [b.count for b in reliability_bins(conf, correct, 5, "width")] == [2, 3, 1]
+
+
+def test_ece_by_hand_with_equal_mass_bins():
+    # 3 bins of 2 items in confidence order: {0.3, 0.3} acc 0.5 gap 0.2; {0.7, 0.8} acc 0.5 gap 0.25;
+    # {0.8, 0.9} acc 0.5 gap 0.35. ECE = (0.2 + 0.25 + 0.35) / 3 = 0.26667
+    conf = np.array([0.3, 0.3, 0.7, 0.8, 0.8, 0.9])
+    correct = np.array([1, 0, 1, 0, 0, 1])
+    assert expected_calibration_error(conf, correct, n_bins=3, strategy="mass") == pytest.approx(0.8 / 3)
+
+
+def test_ece_is_zero_for_a_perfectly_calibrated_model():
+    conf = np.array([0.25] * 4 + [0.75] * 4)
+    correct = np.array([1, 0, 0, 0, 1, 1, 1, 0])
+    assert expected_calibration_error(conf, correct, n_bins=4) == pytest.approx(0.0)
+
+
+def test_ece_rejects_confidences_outside_the_unit_interval():
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        expected_calibration_error(np.array([1.2]), np.array([1]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_brier_and_auroc_match_scikit_learn(seed):
+    rng = np.random.default_rng(seed)
+    conf = np.round(rng.random(150), 1)  # rounding makes ties, which AUROC must count as one half
+    correct = (rng.random(150) < conf).astype(int)
+    assert brier_score(conf, correct) == pytest.approx(brier_score_loss(correct, conf))
+    assert auroc(conf, correct) == pytest.approx(roc_auc_score(correct, conf))
+
+
+def test_auroc_is_undefined_when_every_item_is_correct():
+    assert math.isnan(auroc(np.array([0.2, 0.9]), np.array([1, 1])))
+
+
+def test_paired_bootstrap_matches_scipy_percentile_bootstrap():
+    a, b = pair(3, n=300)
+    ours = paired_bootstrap(np.stack([a, b]), n_resamples=20000, seed=1)
+    for i, x in enumerate((a, b)):
+        ref = scipy_stats.bootstrap((x,), np.mean, n_resamples=20000, method="percentile",
+                                    random_state=np.random.default_rng(2)).confidence_interval
+        assert ours.accuracy[i].low == pytest.approx(ref.low, abs=0.006)
+        assert ours.accuracy[i].high == pytest.approx(ref.high, abs=0.006)
+    ref = scipy_stats.bootstrap((a, b), lambda x, y: np.mean(x) - np.mean(y), paired=True, n_resamples=20000,
+                                method="percentile", random_state=np.random.default_rng(2)).confidence_interval
+    diff = ours.difference[(0, 1)]
+    assert diff.value == pytest.approx(a.mean() - b.mean())
+    assert (diff.low, diff.high) == pytest.approx((ref.low, ref.high), abs=0.006)
+
+
+def test_paired_bootstrap_interval_of_identical_systems_difference_is_zero():
+    a, _ = pair(0)
+    diff = paired_bootstrap(np.stack([a, a]), n_resamples=500).difference[(0, 1)]
+    assert (diff.low, diff.value, diff.high) == (0.0, 0.0, 0.0)
+
+
+def test_linear_cka_of_one_feature_is_the_squared_pearson_correlation():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(30, 1)), rng.normal(size=(30, 1))
+    y = y + x
+    assert linear_cka(x, y) == pytest.approx(scipy_stats.pearsonr(x[:, 0], y[:, 0]).statistic ** 2)
+
+
+def test_linear_cka_by_hand_on_a_small_matrix():
+    # X = [[1,0],[0,1],[-1,-1]] is centred; X^T X = [[2,1],[1,2]], ||.||_F = sqrt(10).
+    # Y = [[1],[0],[-1]] is centred; Y^T Y = [[2]], ||.||_F = 2; Y^T X = [[2, 1]], ||.||_F^2 = 5.
+    # CKA = 5 / (sqrt(10) * 2) = 0.790569
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]])
+    y = np.array([[1.0], [0.0], [-1.0]])
+    assert linear_cka(x, y) == pytest.approx(5 / (2 * math.sqrt(10)))
+
+
+def test_linear_cka_is_invariant_to_orthogonal_transforms_and_isotropic_scaling():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 8))
+    y = x @ rng.normal(size=(8, 6)) + 0.5 * rng.normal(size=(40, 6))
+    q, _ = np.linalg.qr(rng.normal(size=(8, 8)))
+    assert linear_cka(x, x @ q) == pytest.approx(1.0)
+    assert linear_cka(x, 3.7 * x) == pytest.approx(1.0)
+    assert linear_cka(x @ q * 2.0, y) == pytest.approx(linear_cka(x, y))
+
+
+def test_linear_cka_gram_and_feature_forms_agree_with_the_hsic_definition():
+    # Kornblith et al. eq. (1)-(2): CKA = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)), HSIC = tr(KHLH) / (n-1)^2.
+    rng = np.random.default_rng(2)
+    for width in (3, 80):  # 80 features for 20 items takes the Gram path
+        x, y = rng.normal(size=(20, width)), rng.normal(size=(20, width))
+        n = 20
+        h = np.eye(n) - np.ones((n, n)) / n
+        k, l = x @ x.T, y @ y.T
+        hsic = lambda a, b: np.trace(a @ h @ b @ h) / (n - 1) ** 2
+        assert linear_cka(x, y) == pytest.approx(hsic(k, l) / math.sqrt(hsic(k, k) * hsic(l, l)))
+
+
+def test_layer_cka_gives_one_value_per_consecutive_pair():
+    layers = np.random.default_rng(3).normal(size=(4, 10, 5))
+    values = layer_cka(layers)
+    assert values.shape == (3,) and values[0] == pytest.approx(linear_cka(layers[0], layers[1]))
