@@ -1,0 +1,192 @@
+"""Batched inference of a LLaVA checkpoint: greedy generation with left padding, per-answer
+confidences and answer-position hidden states, and continuation log-likelihoods.
+
+Independent of lmms-eval: it takes prompts and PIL images, so it is tested and benchmarked alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoProcessor, LlavaForConditionalGeneration, StoppingCriteria, StoppingCriteriaList
+
+from harness.errors import HarnessError
+
+# Turn-end tokens of the chat formats the harness knows (LLaMA-3 instruct, LLaMA-1/2 </s>).
+TURN_END_TOKENS = ("<|eot_id|>", "<|end_of_text|>", "</s>", "<|im_end|>")
+
+
+@dataclass
+class Answer:
+    """One generated answer and what the analyses need from it."""
+
+    text: str
+    first_token_prob: float
+    sequence_prob: float  # exp(mean log p) over the answer tokens (length-normalised)
+    num_tokens: int
+    hidden_states: np.ndarray | None = None  # [layers + 1, hidden] float16 at the answer position
+
+
+class UntilStrings(StoppingCriteria):
+    """Stops a row once its generated text contains one of the task's ``until`` strings."""
+
+    def __init__(self, tokenizer: Any, until: list[str], prompt_length: int):
+        self.tokenizer, self.until, self.prompt_length = tokenizer, [u for u in until if u], prompt_length
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length:], skip_special_tokens=True)
+        return torch.tensor([any(u in t for u in self.until) for t in texts], device=input_ids.device)
+
+
+def resolve_dtype(dtype: str, device: str) -> torch.dtype:
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    try:
+        return getattr(torch, dtype)
+    except AttributeError:
+        raise HarnessError(f"unknown dtype {dtype!r}", "use auto, float32, bfloat16 or float16") from None
+
+
+class VLMEngine:
+    """A loaded LLaVA checkpoint with its processor, ready for batched greedy inference."""
+
+    def __init__(self, checkpoint: Path, device: str = "cpu", dtype: str = "auto", attn_implementation: str | None = None):
+        self.device = torch.device(device)
+        kwargs = {"dtype": resolve_dtype(dtype, device)}
+        if attn_implementation:
+            kwargs["attn_implementation"] = attn_implementation
+        self.model = LlavaForConditionalGeneration.from_pretrained(checkpoint, **kwargs).to(self.device).eval()
+        self.processor = AutoProcessor.from_pretrained(checkpoint)
+        self.tokenizer = self.processor.tokenizer
+        self.tokenizer.padding_side = "left"  # batched generation continues every row from its last real token
+        if self.tokenizer.pad_token_id is None:
+            # LLaMA ships no pad token; masked positions never reach the loss or the answer.
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if not getattr(self.processor, "chat_template", None) and not self.tokenizer.chat_template:
+            raise HarnessError(f"{checkpoint} has no chat template", "export the processor with the backbone's chat template")
+        self.image_token = getattr(self.processor, "image_token", "<image>")
+        self.stop_ids = self._stop_ids()
+
+    def _stop_ids(self) -> list[int]:
+        ids = set()
+        eos = self.model.generation_config.eos_token_id
+        ids.update(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(self.tokenizer.eos_token_id)
+        unk = self.tokenizer.unk_token_id
+        for token in TURN_END_TOKENS:
+            tid = self.tokenizer.convert_tokens_to_ids(token)
+            if isinstance(tid, int) and tid != unk and tid >= 0:
+                ids.add(tid)
+        return sorted(ids)
+
+    # -- prompts -----------------------------------------------------------------------------
+
+    def render(self, context: str, num_images: int, answer: str | None = None) -> str:
+        """The chat-formatted prompt (with the generation prompt) for one user turn."""
+        if self.image_token in context:
+            num_images = 0  # the task placed its own image tokens
+        structured = [{"type": "image"} for _ in range(num_images)] + [{"type": "text", "text": context}]
+        text = None
+        try:
+            text = self.processor.apply_chat_template([{"role": "user", "content": structured}],
+                                                      add_generation_prompt=True, tokenize=False)
+        except Exception:  # a template written for string content only
+            text = None
+        if text is None or text.count(self.image_token) < num_images:
+            plain = "".join(f"{self.image_token}\n" for _ in range(num_images)) + context
+            text = self.processor.apply_chat_template([{"role": "user", "content": plain}],
+                                                      add_generation_prompt=True, tokenize=False)
+        return text
+
+    def _encode(self, texts: list[str], images: list[list[Any]]):
+        flat = [img for per in images for img in per]
+        bos = self.tokenizer.bos_token
+        # The template writes BOS itself when it starts with it; never add a second one.
+        add_special = not (bos and all(t.startswith(bos) for t in texts))
+        inputs = self.processor(text=texts, images=flat or None, padding=True, return_tensors="pt",
+                                add_special_tokens=add_special)
+        inputs = inputs.to(self.device)
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
+        return inputs
+
+    # -- generation --------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def generate(self, contexts: list[str], images: list[list[Any]], max_new_tokens: int,
+                 until: list[str] | None = None, hidden_states: bool = False) -> list[Answer]:
+        """Greedy answers for a batch of (context, images), left-padded into one ``generate`` call."""
+        texts = [self.render(c, len(im)) for c, im in zip(contexts, images)]
+        inputs = self._encode(texts, images)
+        prompt_length = inputs["input_ids"].shape[1]
+        criteria = StoppingCriteriaList([UntilStrings(self.tokenizer, until, prompt_length)] if until else [])
+        out = self.model.generate(
+            **inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+            eos_token_id=self.stop_ids, pad_token_id=self.tokenizer.pad_token_id,
+            stopping_criteria=criteria, output_logits=True, output_hidden_states=hidden_states,
+            return_dict_in_generate=True, temperature=None, top_p=None, top_k=None,
+        )
+        new_tokens = out.sequences[:, prompt_length:]
+        logprobs = torch.stack(out.logits, dim=1).float().log_softmax(-1)  # [B, T, V]
+        token_logprobs = logprobs.gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
+        states = None
+        if hidden_states:
+            # Step 0 holds every layer over the prompt; its last position is the one that produces
+            # the first answer token (left padding puts every row's last real token there).
+            states = torch.stack([layer[:, -1, :] for layer in out.hidden_states[0]], dim=1)
+            states = states.to(torch.float16).cpu().numpy()
+        answers = []
+        stop = set(self.stop_ids)
+        for row, tokens in enumerate(new_tokens.tolist()):
+            length = next((i for i, t in enumerate(tokens) if t in stop), len(tokens))
+            answer_lp = token_logprobs[row, : max(length, 1)]  # an empty answer: the stop token's probability
+            text = self.tokenizer.decode(tokens[:length], skip_special_tokens=True)
+            answers.append(Answer(
+                text=cut_at(text, until or []),
+                first_token_prob=float(answer_lp[0].exp()),
+                sequence_prob=float(answer_lp.mean().exp()),
+                num_tokens=length,
+                hidden_states=None if states is None else states[row],
+            ))
+        return answers
+
+    @torch.inference_mode()
+    def loglikelihood(self, contexts: list[str], continuations: list[str], images: list[list[Any]]) -> list[tuple[float, bool]]:
+        """(sum log p(continuation | prompt), continuation is the greedy one) per request, batched."""
+        texts = [self.render(c, len(im)) for c, im in zip(contexts, images)]
+        prompt = self._encode(texts, images)
+        pad = self.tokenizer.pad_token_id
+        rows, conts = [], []
+        for ids, mask, cont in zip(prompt["input_ids"], prompt["attention_mask"], continuations):
+            cont_ids = self.tokenizer(cont, add_special_tokens=False)["input_ids"]
+            rows.append(ids[mask.bool()].tolist() + cont_ids)
+            conts.append(len(cont_ids))
+        width = max(len(r) for r in rows)
+        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
+        attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        extra = {"pixel_values": prompt["pixel_values"]} if "pixel_values" in prompt else {}
+        logits = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions, **extra).logits
+        logprobs = logits.float().log_softmax(-1)
+        results = []
+        for row, n in enumerate(conts):
+            if n == 0:
+                results.append((0.0, True))
+                continue
+            target = input_ids[row, width - n:]
+            predicted = logprobs[row, width - n - 1: width - 1]
+            ll = predicted.gather(-1, target.unsqueeze(-1)).sum().item()
+            results.append((float(ll), bool((predicted.argmax(-1) == target).all())))
+        return results
+
+
+def cut_at(text: str, until: list[str]) -> str:
+    """The text before the first ``until`` string (lmms-eval's stop-sequence convention)."""
+    for stop in until:
+        if stop and stop in text:
+            text = text.split(stop)[0]
+    return text

@@ -1,0 +1,243 @@
+"""``harness_vlm``: lmms-eval model class for harness (and any HF LLaVA) checkpoints.
+
+    python -m lmms_eval --model harness_vlm --model_args run=<run or checkpoint dir>,batch_size=8 \
+        --tasks vqa_scene --include_path <tasks dir> --log_samples --output_path out/
+
+Requests are batched (left padding), answered greedily in the checkpoint's chat format, cached per
+sample (see cache.py), and recorded with their confidences and, on request, hidden states.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lmms_eval.api.model import lmms
+
+from harness.errors import HarnessError
+from harness_plugins.evaluation.cache import ResponseCache, decode_array, encode_array, request_key, task_fingerprint
+from harness_plugins.evaluation.checkpoint import checkpoint_identity, resolve_checkpoint
+from harness_plugins.evaluation.engine import VLMEngine
+from harness_plugins.evaluation.sidecar import write_task_sidecars
+
+DEFAULT_MAX_NEW_TOKENS = 32
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+class HarnessVLM(lmms):
+    """Batched greedy LLaVA evaluation with confidences, hidden states and a resumable cache."""
+
+    is_simple = True
+
+    def __init__(self, run: str | None = None, batch_size: int | str = 1, device: str | None = None,
+                 dtype: str = "auto", max_new_tokens: int | str | None = None, confidences: bool | str = True,
+                 hidden_states: bool | str = False, cache: bool | str = True, cache_dir: str | None = None,
+                 records_dir: str | None = None, attn_implementation: str | None = None,
+                 max_batch_size: int | None = None, **unknown: Any) -> None:
+        super().__init__()
+        if unknown:
+            raise HarnessError(f"unknown harness_vlm model_args {sorted(unknown)}",
+                               "known: run, batch_size, device, dtype, max_new_tokens, confidences, hidden_states, "
+                               "cache, cache_dir, records_dir, attn_implementation")
+        if not run:
+            raise HarnessError("harness_vlm needs model_args run=<run directory or checkpoint folder>")
+        self.batch_size_per_device = int(batch_size)
+        if self.batch_size_per_device < 1:
+            raise HarnessError(f"batch_size={batch_size} is below 1", "use a batch size of 1 or more")
+        self.max_new_tokens = int(max_new_tokens) if max_new_tokens not in (None, "", "None") else None
+        self.confidences = _flag(confidences)
+        self.save_hidden_states = _flag(hidden_states)
+        self.records_dir = Path(records_dir) if records_dir else None
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.checkpoint = resolve_checkpoint(run)
+        if _flag(cache):
+            from harness.paths import home
+
+            root = Path(cache_dir) if cache_dir else home() / "eval_cache"
+            self.checkpoint_id = checkpoint_identity(self.checkpoint, memo_dir=root)
+            self.cache: ResponseCache | None = ResponseCache(root / f"{self.checkpoint_id[:24]}.jsonl")
+        else:
+            self.checkpoint_id = checkpoint_identity(self.checkpoint)
+            self.cache = None
+        self.engine = VLMEngine(self.checkpoint, device=device, dtype=dtype, attn_implementation=attn_implementation)
+        self.dtype_name = str(self.engine.model.dtype)
+        self._device = self.engine.device
+        # What the runner (or records_dir) turns into per-sample rows: task -> doc id -> record.
+        self.records: dict[str, dict[int, dict[str, Any]]] = {}
+        self.hidden: dict[str, dict[int, np.ndarray]] = {}
+        self.computed = 0  # requests that ran through the model (not served by the cache)
+        self._fingerprints: dict[str, str] = {}
+
+    # -- lmms-eval's interface ---------------------------------------------------------------
+
+    @property
+    def batch_size(self) -> int:
+        return self.batch_size_per_device
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    def generate_until(self, requests: list) -> list[str]:
+        items = []
+        for i, req in enumerate(requests):
+            context, gen_kwargs, doc_to_visual, doc_id, task, split = req.args
+            items.append((i, context, dict(gen_kwargs or {}), doc_to_visual, doc_id, task, split))
+        results: list[str | None] = [None] * len(items)
+        # Longest prompts first: padding within a batch stays small, and memory errors come early.
+        items.sort(key=lambda it: (it[5], json.dumps(it[2], sort_keys=True, default=str), -len(it[1])))
+        todo = []
+        for it in items:
+            key, settings = self._generation_key(it)
+            cached = self.cache.get(key) if self.cache is not None else None
+            if cached is not None and (not self.save_hidden_states or "hidden" in cached):
+                self._record(it[5], it[4], cached)
+                results[it[0]] = cached["text"]
+            else:
+                todo.append((it, key, settings))
+        groups: dict[str, list] = {}
+        for entry in todo:  # one generate() call serves one set of generation settings
+            groups.setdefault(json.dumps(entry[2], sort_keys=True), []).append(entry)
+        for group in groups.values():
+            for start in range(0, len(group), self.batch_size):
+                self._run_generation_batch(group[start:start + self.batch_size], results)
+        self._flush_records()
+        return [r if r is not None else "" for r in results]
+
+    def loglikelihood(self, requests: list) -> list[tuple[float, bool]]:
+        results: list[tuple[float, bool] | None] = [None] * len(requests)
+        todo = []
+        for i, req in enumerate(requests):
+            context, target, doc_to_visual, doc_id, task, split = req.args
+            doc = self.task_dict[task][split][doc_id]
+            continuation = target if isinstance(target, str) else str(target(doc))
+            fingerprint = self._task_fingerprint(doc_to_visual, task, split)
+            key = request_key(self.checkpoint_id, fingerprint, doc_id, "loglikelihood", [context, continuation],
+                              {"dtype": self.dtype_name})
+            cached = self.cache.get(key) if self.cache is not None else None
+            if cached is not None:
+                results[i] = (cached["ll"], cached["greedy"])
+            else:
+                todo.append((i, context, continuation, doc_to_visual(doc), key))
+        todo.sort(key=lambda t: -len(t[1]) - len(t[2]))
+        for start in range(0, len(todo), self.batch_size):
+            batch = todo[start:start + self.batch_size]
+            scored = self.engine.loglikelihood([t[1] for t in batch], [t[2] for t in batch],
+                                               [self._images(t[3]) for t in batch])
+            self.computed += len(batch)
+            for t, (ll, greedy) in zip(batch, scored):
+                results[t[0]] = (ll, greedy)
+            if self.cache is not None:
+                self.cache.put_many([(t[4], {"ll": ll, "greedy": greedy}) for t, (ll, greedy) in zip(batch, scored)])
+        return [r for r in results]  # type: ignore[misc]
+
+    def generate_until_multi_round(self, requests: list) -> list:
+        """Each doc's rounds in turn (the task's doc_to_text decides when to stop); docs batched per round."""
+        out: list = [None] * len(requests)
+        for start in range(0, len(requests), self.batch_size):
+            chunk = list(enumerate(requests[start:start + self.batch_size], start))
+            state = {}
+            for i, req in chunk:
+                context, gen_kwargs, doc_to_visual, doc_to_text, doc_id, task, split = req.args
+                doc = self.task_dict[task][split][doc_id]
+                state[i] = {"doc": doc, "context": context, "visuals": doc_to_visual(doc), "rounds": [], "info": None,
+                            "doc_to_text": doc_to_text, "gen": dict(gen_kwargs or {})}
+            active = [i for i, _ in chunk]
+            round_idx = 0
+            while active:
+                answers = self.engine.generate([state[i]["context"] for i in active],
+                                               [self._images(state[i]["visuals"]) for i in active],
+                                               self._max_new_tokens(state[active[0]]["gen"]),
+                                               until=_until(state[active[0]]["gen"]))
+                self.computed += len(active)
+                round_idx += 1
+                still = []
+                for i, answer in zip(active, answers):
+                    s = state[i]
+                    s["rounds"].append(answer.text)
+                    visuals, context, terminal, _, info = s["doc_to_text"](
+                        s["doc"], previous_output=list(s["rounds"]), round_idx=round_idx, previous_round_info=s["info"])
+                    if terminal:
+                        out[i] = tuple(s["rounds"])
+                    else:
+                        s.update(context=context, visuals=visuals if visuals is not None else s["visuals"], info=info)
+                        still.append(i)
+                active = still
+        return out
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _max_new_tokens(self, gen_kwargs: dict) -> int:
+        if self.max_new_tokens is not None:
+            return self.max_new_tokens
+        return int(gen_kwargs.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS)
+
+    def _task_fingerprint(self, doc_to_visual: Any, task: str, split: str) -> str:
+        if task not in self._fingerprints:
+            # doc_to_visual is bound to the task object: its config (the YAML) and data identify the task.
+            owner = getattr(doc_to_visual, "__self__", None)
+            self._fingerprints[task] = task_fingerprint(owner, task, split)
+        return self._fingerprints[task]
+
+    def _generation_key(self, item: tuple) -> tuple[str, dict]:
+        _, context, gen_kwargs, doc_to_visual, doc_id, task, split = item
+        settings = {"max_new_tokens": self._max_new_tokens(gen_kwargs), "until": _until(gen_kwargs),
+                    "dtype": self.dtype_name, "greedy": True}
+        key = request_key(self.checkpoint_id, self._task_fingerprint(doc_to_visual, task, split), doc_id,
+                          "generate_until", [context], settings)
+        return key, settings
+
+    def _images(self, visuals: Any) -> list:
+        from PIL import Image
+
+        visuals = [v for v in (visuals or []) if v is not None]
+        for v in visuals:
+            if not isinstance(v, Image.Image):
+                raise HarnessError(f"harness_vlm takes images only, the task gave a {type(v).__name__}",
+                                   "use an image task (video and audio are not supported)")
+        return [v.convert("RGB") for v in visuals]
+
+    def _run_generation_batch(self, batch: list, results: list) -> None:
+        settings = batch[0][2]
+        answers = self.engine.generate(
+            [it[1] for it, _, _ in batch], [self._images(it[3](self.task_dict[it[5]][it[6]][it[4]])) for it, _, _ in batch],
+            settings["max_new_tokens"], until=settings["until"], hidden_states=self.save_hidden_states)
+        self.computed += len(batch)
+        stored = []
+        for (it, key, _), answer in zip(batch, answers):
+            value = {"text": answer.text, "first_token_prob": answer.first_token_prob,
+                     "sequence_prob": answer.sequence_prob, "num_tokens": answer.num_tokens}
+            if answer.hidden_states is not None:
+                value["hidden"] = encode_array(answer.hidden_states)
+            results[it[0]] = answer.text
+            self._record(it[5], it[4], value)
+            stored.append((key, value))
+        if self.cache is not None:
+            self.cache.put_many(stored)
+
+    def _record(self, task: str, doc_id: int, value: dict) -> None:
+        record = {k: v for k, v in value.items() if k != "hidden"}
+        if not self.confidences:
+            record.pop("first_token_prob", None)
+            record.pop("sequence_prob", None)
+        self.records.setdefault(task, {})[int(doc_id)] = record
+        if self.save_hidden_states and "hidden" in value:
+            self.hidden.setdefault(task, {})[int(doc_id)] = decode_array(value["hidden"])
+
+    def _flush_records(self) -> None:
+        if self.records_dir is None:
+            return
+        for task, records in self.records.items():
+            write_task_sidecars(self.records_dir, task, records, self.hidden.get(task))
+
+
+def _until(gen_kwargs: dict) -> list[str]:
+    until = gen_kwargs.get("until") or []
+    return [until] if isinstance(until, str) else [u for u in until if isinstance(u, str)]
