@@ -1,0 +1,273 @@
+"""One training stage under a real DeepSpeed engine: trainable parameters, optimizer and cosine
+schedule, deterministic data order, checkpoints and resume, NaN stop, metrics.
+
+Works on any ``LlavaForConditionalGeneration``-shaped model and a list of tokenized samples, so the
+engine is testable without the rest of the harness.
+"""
+from __future__ import annotations
+
+import math
+import random
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from harness.errors import HarnessError
+from harness_plugins.recipes.llava15 import distributed, dsconfig
+from harness_plugins.recipes.llava15.collate import collate, supervised_tokens
+from harness_plugins.recipes.llava15.metrics import MetricsLog, Progress, device_peak_flops, flops_model_of
+from harness_plugins.recipes.llava15.order import StageOrder
+
+PROJECTOR = "multi_modal_projector"
+LANGUAGE = ("language_model", "lm_head")
+VISION = "vision_tower"
+KEEP_CHECKPOINTS = 2
+
+
+@dataclass
+class StagePlan:
+    """Everything one stage needs, resolved from the recipe settings."""
+
+    name: str  # "align" or "finetune"
+    lr: float
+    global_batch: int
+    micro_batch: int
+    train_llm: bool
+    zero_stage: int
+    epochs: float = 1.0
+    max_steps: Optional[int] = None
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (already resolved from "auto")
+    offload: str = "none"
+    gradient_checkpointing: bool = False
+    checkpoint_every: int = 500
+    seed: int = 0
+    deepspeed_config: Optional[str] = None  # user JSON merged over the generated one
+    lora: Optional[dict[str, Any]] = None  # {"r", "alpha", "dropout"} when LoRA is on
+    stop_after_step: Optional[int] = None  # for tests and debugging: leave after this step
+
+
+@dataclass
+class StageResult:
+    name: str
+    steps: int
+    losses: list[float]
+    tokens: int
+    seconds: float
+    tokens_per_s: float
+    model_tflops_per_s: Optional[float]
+    mfu: Optional[float]
+    engine: Any = field(default=None, repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("engine", "losses")} | {
+            "final_loss": self.losses[-1] if self.losses else None, "first_loss": self.losses[0] if self.losses else None}
+
+
+def cosine_with_warmup(total_steps: int, warmup_ratio: float):
+    """LLaVA's schedule (HF get_cosine_schedule_with_warmup): linear warmup, cosine decay to 0."""
+    warmup = math.ceil(total_steps * warmup_ratio)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+    return factor
+
+
+def set_trainable(model: Any, train_llm: bool, lora: Optional[dict[str, Any]]) -> Any:
+    """Projector always trains, the vision tower never; the LLM in full or through LoRA adapters."""
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"], bias="none",
+                            target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)")
+        model = get_peft_model(model, config)
+    for name, param in model.named_parameters():
+        if VISION in name:
+            param.requires_grad = False
+        elif PROJECTOR in name:
+            param.requires_grad = True
+        elif lora:
+            param.requires_grad = "lora_" in name
+        else:
+            param.requires_grad = train_llm and any(part in name for part in LANGUAGE)
+    return model
+
+
+def _rng_state() -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    import numpy as np
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def latest_tag(stage_dir: Path) -> Optional[str]:
+    """The tag of the last complete DeepSpeed checkpoint of a stage (DeepSpeed's ``latest`` file)."""
+    latest = stage_dir / "latest"
+    return latest.read_text().strip() if latest.is_file() else None
+
+
+def _save_checkpoint(engine: Any, stage_dir: Path, step: int, info: distributed.DistInfo) -> None:
+    import torch
+
+    tag = f"step{step:07d}"
+    (stage_dir / tag).mkdir(parents=True, exist_ok=True)
+    # RNG first: DeepSpeed writes `latest` last, so a checkpoint `latest` names is complete.
+    torch.save(_rng_state(), stage_dir / tag / f"rng_rank{info.rank}.pt")
+    distributed.barrier()
+    engine.save_checkpoint(str(stage_dir), tag=tag, client_state={"step": step}, exclude_frozen_parameters=True)
+    distributed.barrier()
+    if info.is_main:
+        tags = sorted(p.name for p in stage_dir.glob("step*") if p.is_dir())
+        for old in tags[:-KEEP_CHECKPOINTS]:
+            shutil.rmtree(stage_dir / old, ignore_errors=True)
+
+
+def _to_device(batch: dict[str, Any], device: str, dtype: Any) -> dict[str, Any]:
+    out = {k: v.to(device) for k, v in batch.items()}
+    if "pixel_values" in out:
+        out["pixel_values"] = out["pixel_values"].to(dtype)
+    return out
+
+
+def _oom_error(plan: StagePlan) -> HarnessError:
+    return HarnessError(
+        f"out of memory in stage {plan.name} (micro_batch {plan.micro_batch}, ZeRO-{plan.zero_stage}, "
+        f"gradient_checkpointing {plan.gradient_checkpointing}, offload {plan.offload})",
+        f"lower recipe.{plan.name}.micro_batch (global_batch stays, accumulation grows), or set "
+        "recipe.gradient_checkpointing=true, recipe.max_length lower, recipe.zero_stage=3 or recipe.offload=optimizer",
+    )
+
+
+def run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], pad_id: int, stage_dir: Path,
+              metrics_path: Path, resume: bool) -> StageResult:
+    """Train one stage; returns its result with the live engine (for export), or raises HarnessError."""
+    import deepspeed
+    import numpy as np
+    import torch
+
+    info = distributed.setup()
+    if not samples:
+        raise HarnessError(f"stage {plan.name} has no training samples", "check data.train")
+    order = StageOrder(len(samples), plan.global_batch, plan.micro_batch, info.world_size, plan.seed,
+                       plan.epochs, plan.max_steps)
+    ds_config = dsconfig.generate(stage=plan.name, global_batch=plan.global_batch, micro_batch=plan.micro_batch,
+                                  world_size=info.world_size, zero_stage=plan.zero_stage,
+                                  precision=plan.precision, offload=plan.offload)
+    ds_config = dsconfig.merge_user_config(ds_config, plan.deepspeed_config, stage=plan.name, world_size=info.world_size)
+    if ds_config["train_batch_size"] != plan.global_batch or ds_config["train_micro_batch_size_per_gpu"] != plan.micro_batch:
+        order = StageOrder(len(samples), ds_config["train_batch_size"], ds_config["train_micro_batch_size_per_gpu"],
+                           info.world_size, plan.seed, plan.epochs, plan.max_steps)
+    if info.is_main:
+        dsconfig.write(ds_config, stage_dir / "deepspeed_config.json")
+
+    torch.manual_seed(plan.seed)
+    random.seed(plan.seed)
+    np.random.seed(plan.seed % 2**32)
+    model = set_trainable(model, plan.train_llm, plan.lora)
+    if plan.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    factor = cosine_with_warmup(order.total_steps, plan.warmup_ratio)
+    optimizer = None
+    if "optimizer" not in ds_config:
+        # torch's AdamW: DeepSpeed's fused Adam needs a JIT CUDA build (fails on TORCH_CUDA_ARCH_LIST=9.0a).
+        optimizer = torch.optim.AdamW(trainable, lr=plan.lr, weight_decay=plan.weight_decay,
+                                      fused=torch.cuda.is_available() and plan.precision != "fp16")
+    else:
+        ds_config["optimizer"]["params"].update(lr=plan.lr, weight_decay=plan.weight_decay)
+    scheduler = (lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, factor))
+    try:
+        engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, model_parameters=trainable,
+                                               lr_scheduler=scheduler, config=ds_config)
+    except torch.OutOfMemoryError:
+        raise _oom_error(plan) from None
+    flops = flops_model_of(engine.module)
+    peak = device_peak_flops()
+
+    start_step = 0
+    tag = latest_tag(stage_dir) if resume else None
+    if tag is not None:
+        _, client = engine.load_checkpoint(str(stage_dir), tag=tag, load_module_strict=False)
+        start_step = int(client["step"])
+        _set_rng_state(torch.load(stage_dir / tag / f"rng_rank{info.rank}.pt", weights_only=False))
+    metrics = MetricsLog(metrics_path, info.is_main)
+    metrics.truncate_after(plan.name, start_step)
+
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(plan.precision, torch.float32)
+    progress = Progress(plan.name, order.total_steps, start_step, info.is_main)
+    losses: list[float] = []
+    total_tokens, total_flops, started = 0, 0.0, time.perf_counter()
+    last_good = tag
+    try:
+        for step in range(start_step, order.total_steps):
+            t0 = time.perf_counter()
+            step_loss, step_tokens, step_flops = 0.0, 0, 0.0
+            lr = engine.get_lr()[0]  # the rate this step uses (the scheduler advances in engine.step)
+            for indices in order.micro_batches(step, info.rank):
+                batch = collate([samples[i] for i in indices], pad_id)
+                tokens = supervised_tokens(batch)
+                batch = _to_device(batch, info.device, dtype)
+                out = engine(**batch)
+                engine.backward(out.loss)
+                engine.step()
+                step_loss += float(out.loss.detach()) / order.accumulation
+                step_tokens += tokens
+                images = batch["pixel_values"].shape[0] if "pixel_values" in batch else 0
+                step_flops += flops.step_flops(tokens, batch["input_ids"].shape[0], batch["input_ids"].shape[1], images)
+            loss = distributed.mean_across_ranks(step_loss)
+            step_tokens = distributed.sum_across_ranks(step_tokens)
+            done = step + 1
+            if not math.isfinite(loss):
+                raise HarnessError(
+                    f"stage {plan.name}: loss became {loss} at step {done}; last good checkpoint: "
+                    f"{stage_dir / last_good if last_good else 'none'}",
+                    f"likely causes: learning rate too high (recipe.{plan.name}.lr={plan.lr}) or fp16 overflow "
+                    "(use recipe.precision=bf16 or fp32); resume=true continues from that checkpoint",
+                )
+            seconds = time.perf_counter() - t0
+            tps = step_tokens / seconds if seconds > 0 else 0.0
+            total_tokens += step_tokens
+            losses.append(loss)
+            metrics.write({"stage": plan.name, "step": done, "loss": loss, "lr": lr, "tokens": step_tokens,
+                           "tokens_per_s": tps, "seconds": seconds})
+            progress.update(done, loss, lr, tps)
+            if done % plan.checkpoint_every == 0 or done == order.total_steps:
+                _save_checkpoint(engine, stage_dir, done, info)
+                last_good = latest_tag(stage_dir)
+            # model FLOPs of the whole world: each rank counted its own share
+            total_flops += distributed.mean_across_ranks(step_flops) * info.world_size
+            if plan.stop_after_step is not None and done >= plan.stop_after_step:
+                break
+    except torch.OutOfMemoryError:
+        raise _oom_error(plan) from None
+    finally:
+        progress.close()
+    seconds = time.perf_counter() - started
+    # On the CPU there is no meaningful peak: tokens/s only.
+    tflops = total_flops / seconds / 1e12 if seconds > 0 and peak else None
+    mfu = (total_flops / seconds / info.world_size / peak) if seconds > 0 and peak else None
+    return StageResult(plan.name, start_step + len(losses), losses, total_tokens, seconds,
+                       total_tokens / seconds if seconds > 0 else 0.0, tflops, mfu, engine)
+
