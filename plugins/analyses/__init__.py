@@ -1,1 +1,77 @@
-"""Built-in analyses plugins."""
+"""Built-in analysis plugins and the ``harness compare`` command.
+
+Import-light on purpose: this entry-point module only registers descriptors and the click command;
+numpy, scipy, matplotlib and the analyses themselves are imported when ``compare`` runs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harness import hookimpl
+from harness.specs import AnalysisSpec
+
+ANALYSES = (
+    AnalysisSpec("controlled", "harness_plugins.analyses.controlled:analyze",
+                 description="Controlled comparison: the runs must differ in the backbone only"),
+    AnalysisSpec("accuracy", "harness_plugins.analyses.accuracy:analyze",
+                 description="Accuracy with paired-bootstrap intervals per capability group; pairwise McNemar"),
+    AnalysisSpec("overlap", "harness_plugins.analyses.overlap:analyze",
+                 description="Different questions, or more questions? Per-item overlap, phi, kappa, verdict"),
+    AnalysisSpec("calibration", "harness_plugins.analyses.calibration:analyze", needs=("confidence",),
+                 description="Calibration: ECE (equal-width, equal-mass), Brier, AUROC, reliability diagrams"),
+    AnalysisSpec("stability", "harness_plugins.analyses.stability:analyze", needs=("hidden_states",),
+                 description="Representation stability under perturbations; layer-to-layer linear CKA"),
+    AnalysisSpec("emergent", "harness_plugins.analyses.emergent:analyze",
+                 description="Emergent capabilities: near zero for older generations, rising for a newer one"),
+    AnalysisSpec("vision_bound", "harness_plugins.analyses.vision_bound:analyze",
+                 description="Vision-bound groups: no backbone differs while all sit well below ceiling"),
+)
+FORMATS = ("table", "markdown", "json")
+
+
+@hookimpl
+def register_analyses(register):
+    for spec in ANALYSES:
+        register(spec)
+
+
+@click.command("compare")
+@click.argument("words", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--plots", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the PNG plots (default: the compare folder under HARNESS_HOME/compare/).")
+@click.option("--allow-uncontrolled", is_flag=True,
+              help="Compare runs that differ in more than the backbone; every table then says so.")
+@click.option("--analyses", "analyses", default=None,
+              help="Comma-separated analyses to run (default: all; those whose data the runs lack are skipped).")
+@click.option("--resamples", type=click.IntRange(min=100), default=2000, show_default=True,
+              help="Bootstrap resamples.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+def compare_cmd(words, fmt, plots, allow_uncontrolled, analyses, resamples, seed):
+    """Why the rows of the leaderboard differ: task=NAME [backbones=A,B,...] or runs=ID,ID.
+
+    \b
+      harness compare task=vqa
+      harness compare task=vqa backbones=llama2,llama3 --format markdown
+      harness compare task=vqa --analyses overlap,calibration --plots plots/
+    """
+    from harness.cli.output import console, print_json
+
+    from harness_plugins.analyses.command import run_compare
+    from harness_plugins.analyses.report import print_report, to_json, to_markdown
+
+    names = [a.strip() for a in analyses.split(",") if a.strip()] if analyses else None
+    report = run_compare(words, plots, allow_uncontrolled, names, resamples, seed)
+    if fmt == "json":
+        print_json(to_json(report))
+    elif fmt == "markdown":
+        click.echo(to_markdown(report))
+    else:
+        print_report(report, console())
+
+
+@hookimpl
+def register_commands(cli):
+    cli.add_command(compare_cmd)
