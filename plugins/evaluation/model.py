@@ -72,10 +72,21 @@ class HarnessVLM(lmms):
         # What the runner (or records_dir) turns into per-sample rows: task -> doc id -> record.
         self.records: dict[str, dict[int, dict[str, Any]]] = {}
         self.hidden: dict[str, dict[int, np.ndarray]] = {}
+        # Multiple-choice tasks: task -> doc id -> choice index -> (continuation, log-likelihood).
+        self.choices: dict[str, dict[int, dict[int, tuple[str, float]]]] = {}
         self.computed = 0  # requests that ran through the model (not served by the cache)
         self._fingerprints: dict[str, str] = {}
 
     # -- lmms-eval's interface ---------------------------------------------------------------
+
+    @classmethod
+    def create_from_arg_string(cls, arg_string: str, additional_config: dict | None = None) -> "HarnessVLM":
+        """``--model_args`` win over the CLI's ``--batch_size``/``--device`` (which always has a default)."""
+        from lmms_eval import utils
+
+        args = {k: v for k, v in (additional_config or {}).items() if v is not None}
+        args.update(utils.simple_parse_args_string(arg_string))
+        return cls(**args)
 
     @property
     def batch_size(self) -> int:
@@ -113,6 +124,7 @@ class HarnessVLM(lmms):
 
     def loglikelihood(self, requests: list) -> list[tuple[float, bool]]:
         results: list[tuple[float, bool] | None] = [None] * len(requests)
+        self._choice_slots: dict[int, tuple[str, int, int, str]] = {}
         todo = []
         for i, req in enumerate(requests):
             context, target, doc_to_visual, doc_id, task, split = req.args
@@ -122,6 +134,7 @@ class HarnessVLM(lmms):
             key = request_key(self.checkpoint_id, fingerprint, doc_id, "loglikelihood", [context, continuation],
                               {"dtype": self.dtype_name})
             cached = self.cache.get(key) if self.cache is not None else None
+            self._choice_slots[i] = (task, int(doc_id), int(getattr(req, "idx", 0)), continuation)
             if cached is not None:
                 results[i] = (cached["ll"], cached["greedy"])
             else:
@@ -136,6 +149,8 @@ class HarnessVLM(lmms):
                 results[t[0]] = (ll, greedy)
             if self.cache is not None:
                 self.cache.put_many([(t[4], {"ll": ll, "greedy": greedy}) for t, (ll, greedy) in zip(batch, scored)])
+        for i, (task, doc_id, idx, continuation) in self._choice_slots.items():
+            self.choices.setdefault(task, {}).setdefault(doc_id, {})[idx] = (continuation, results[i][0])
         return [r for r in results]  # type: ignore[misc]
 
     def generate_until_multi_round(self, requests: list) -> list:

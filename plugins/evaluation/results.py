@@ -1,0 +1,110 @@
+"""Turn lmms-eval's results and samples (plus the harness model's records) into store records."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from harness.store.records import MetricRow, SampleRow
+
+SKIPPED_SUFFIXES = ("_stderr_clt", "_stderr_clustered")
+
+
+def metric_rows(results: dict[str, Any], task: str, primary: str | None) -> list[MetricRow]:
+    """Every numeric metric lmms-eval reported for ``task`` (``metric,filter`` keys), stderr attached."""
+    section = results["results"].get(task, {})
+    better = results.get("higher_is_better", {}).get(task, {})
+    rows: list[MetricRow] = []
+    for key, value in section.items():
+        if "," not in key:
+            continue  # "alias" and the like
+        metric, filt = key.split(",", 1)
+        if "_stderr" in metric or not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        stderr = section.get(f"{metric}_stderr,{filt}")
+        stderr = float(stderr) if isinstance(stderr, (int, float)) and math.isfinite(stderr) else None
+        name = metric if filt == "none" else f"{metric}/{filt}"
+        rows.append(MetricRow(task=task, metric=name, value=float(value), stderr=stderr,
+                              higher_is_better=bool(better.get(metric, True))))
+    if rows:
+        chosen = primary if primary in {r.metric for r in rows} else _first_listed_metric(results, task, rows)
+        for row in rows:
+            row.primary = row.metric == chosen
+    return rows
+
+
+def _first_listed_metric(results: dict[str, Any], task: str, rows: list[MetricRow]) -> str:
+    names = {r.metric for r in rows}
+    for entry in results.get("configs", {}).get(task, {}).get("metric_list", []) or []:
+        if isinstance(entry, dict) and entry.get("metric") in names:
+            return entry["metric"]
+    return rows[0].metric
+
+
+def sample_rows(task: str, samples: list[dict[str, Any]], primary: str | None, records: dict[int, dict[str, Any]],
+                choices: dict[int, dict[int, tuple[str, float]]], docs: Any | None) -> list[SampleRow]:
+    """One row per doc: the prediction, target, per-sample primary score, confidence and extras."""
+    rows = []
+    for sample in samples:
+        doc_id = int(sample["doc_id"])
+        record = records.get(doc_id, {})
+        extra: dict[str, Any] = {}
+        prediction, confidence = _prediction(sample, record, choices.get(doc_id), extra)
+        scores = {k: v for k, v in sample.items() if k not in _SAMPLE_FIELDS and _is_number(v)}
+        score = scores.get(primary) if primary in scores else (next(iter(scores.values())) if scores else None)
+        extra["metrics"] = scores
+        if docs is not None:
+            extra["doc"] = _scalar_fields(docs[doc_id])
+        rows.append(SampleRow(task=task, doc_id=doc_id, prediction=prediction, target=_text(sample.get("target")),
+                              score=None if score is None else float(score), confidence=confidence, extra=extra))
+    return rows
+
+
+_SAMPLE_FIELDS = {"doc_id", "target", "filtered_resps", "resps", "token_counts", "doc_hash", "input", "arguments", "doc"}
+
+
+def _prediction(sample: dict, record: dict, choice_lls: dict[int, tuple[str, float]] | None, extra: dict) -> tuple[str, float | None]:
+    if choice_lls and len(choice_lls) == 1:
+        (continuation, ll), = choice_lls.values()
+        extra["loglikelihood"] = ll
+        return continuation.strip(), math.exp(ll)
+    if choice_lls:
+        # Multiple choice: the prediction is the most likely choice, its confidence the softmax over choices.
+        order = sorted(choice_lls)
+        lls = [choice_lls[i][1] for i in order]
+        top = max(lls)
+        weights = [math.exp(ll - top) for ll in lls]
+        best = lls.index(top)
+        extra["choice_loglikelihoods"] = lls
+        return choice_lls[order[best]][0].strip(), weights[best] / sum(weights)
+    if record:
+        extra.update({k: record[k] for k in ("first_token_prob", "sequence_prob", "num_tokens") if k in record})
+        return record.get("text", ""), record.get("sequence_prob")
+    resp = sample.get("filtered_resps")
+    while isinstance(resp, list) and resp:
+        resp = resp[0]
+    return _text(resp), None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and len(value) == 1:
+        return _text(value[0])
+    return json.dumps(value, default=str)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _scalar_fields(doc: dict) -> dict[str, Any]:
+    """The doc's small scalar fields (question type, ids...): what analyses group samples by."""
+    return {k: v for k, v in doc.items()
+            if isinstance(v, (int, float, bool)) or (isinstance(v, str) and len(v) <= 200)}
+
+
+def read_samples(path: Path) -> list[dict[str, Any]]:
+    with Path(path).open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]

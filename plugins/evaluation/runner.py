@@ -1,0 +1,172 @@
+"""``evaluate``: one checkpoint on lmms-eval tasks, in-process, through lmms-eval's own evaluator.
+
+Writes lmms-eval's results JSON and samples JSONL (plus the harness's per-sample records and
+hidden states) into ``output_dir`` all at once (staged, then renamed), and returns the records the
+results store keeps. Bad input fails with a one-line HarnessError before anything is written.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError, unknown_name
+from harness.store.records import MetricRow, SampleRow
+from harness_plugins.evaluation.checkpoint import resolve_checkpoint
+
+
+@dataclass
+class EvalResult:
+    """What one evaluation produced: store records, the files written, and cache accounting."""
+
+    checkpoint: Path
+    output_dir: Path
+    metrics: list[MetricRow]
+    samples: list[SampleRow]
+    results_json: Path
+    samples_jsonl: dict[str, Path] = field(default_factory=dict)
+    records_jsonl: dict[str, Path] = field(default_factory=dict)
+    hidden_states: dict[str, Path] = field(default_factory=dict)
+    num_samples: dict[str, int] = field(default_factory=dict)
+    computed: int = 0  # requests answered by the model in this call
+    cache_hits: int = 0  # requests answered from the per-sample cache
+    seconds: float = 0.0
+
+
+def check_settings(tasks: list[str], batch_size: int, limit: int | None, max_new_tokens: int | None) -> None:
+    """One-line errors for settings no evaluation can run with."""
+    if not tasks:
+        raise HarnessError("no tasks to evaluate", "set eval.tasks (e.g. eval.tasks=vqa_scene)")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise HarnessError(f"eval.limit={limit} must be a whole number of 1 or more", "omit it to evaluate every sample")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise HarnessError(f"eval.batch_size={batch_size} must be 1 or more", "e.g. eval.batch_size=8")
+    if max_new_tokens is not None and (not isinstance(max_new_tokens, int) or max_new_tokens < 1):
+        raise HarnessError(f"eval.max_new_tokens={max_new_tokens} must be 1 or more", "e.g. eval.max_new_tokens=32")
+
+
+def check_task_data(task_manager: Any, tasks: list[str], overrides: dict[str, dict], data_hints: dict[str, str]) -> None:
+    """Every task is known to lmms-eval and its local data (load_from_disk) is where its YAML says."""
+    from lmms_eval.utils import load_yaml_config
+
+    known = set(task_manager.all_tasks)
+    for task in tasks:
+        if task not in known:
+            raise unknown_name("lmms-eval task", task, [t for t in known if not t.startswith("_")])
+        entry = task_manager.task_index[task]
+        if entry.get("type") != "task" or not str(entry.get("yaml_path", "")).endswith((".yaml", ".yml")):
+            continue  # groups, tags and python tasks check their own data
+        config = {**load_yaml_config(entry["yaml_path"], mode="simple"), **overrides.get(task, {})}
+        kwargs = config.get("dataset_kwargs") or {}
+        if kwargs.get("load_from_disk"):
+            path = Path(str(config.get("dataset_path", "")))
+            if not (path / "dataset_dict.json").is_file() and not (path / "dataset_info.json").is_file():
+                hint = data_hints.get(task) or (
+                    "build it there (a datasets.DatasetDict saved with save_to_disk) or point the task's "
+                    "dataset_path at where it is")
+                raise HarnessError(f"task {task} needs its data at {path}, which holds no saved dataset", hint)
+
+
+def evaluate(checkpoint_dir: Path, tasks: list[str], include_path: str | None, output_dir: Path, batch_size: int = 8,
+             limit: int | None = None, max_new_tokens: int | None = None, save_hidden_states: bool = False,
+             cache_dir: Path | None = None, task_overrides: dict[str, dict] | None = None,
+             primary_metrics: dict[str, str] | None = None, data_hints: dict[str, str] | None = None,
+             device: str | None = None, dtype: str = "auto", seed: int = 0, bootstrap_iters: int = 1000,
+             verbosity: str = "WARNING") -> EvalResult:
+    """Evaluate ``checkpoint_dir`` (a checkpoint or a run directory) on lmms-eval ``tasks``.
+
+    ``task_overrides`` maps a task to YAML keys to replace (e.g. ``dataset_path``);
+    ``primary_metrics`` maps a task to its primary metric (default: the first in its metric_list);
+    ``data_hints`` maps a task to the fix shown when its data is missing. ``cache_dir`` holds the
+    per-sample response cache (None: no cache). ``output_dir`` must not exist or be empty.
+    """
+    started = time.perf_counter()
+    tasks = list(tasks)
+    check_settings(tasks, batch_size, limit, max_new_tokens)
+    checkpoint = resolve_checkpoint(checkpoint_dir)
+    output_dir = Path(output_dir)
+    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
+        raise HarnessError(f"{output_dir} already holds evaluation output", "pass a new or empty output folder")
+    overrides = task_overrides or {}
+
+    from lmms_eval.tasks import TaskManager
+
+    # Indexing lmms-eval's ~1000 built-in task folders takes seconds: do it only when needed.
+    task_manager = TaskManager(verbosity, include_path=include_path, include_defaults=False) if include_path else None
+    if task_manager is None or not set(tasks) <= set(task_manager.all_tasks):
+        task_manager = TaskManager(verbosity, include_path=include_path)
+    check_task_data(task_manager, tasks, overrides, data_hints or {})
+
+    from harness_plugins.evaluation.model import HarnessVLM
+
+    lm = HarnessVLM(run=str(checkpoint), batch_size=batch_size, device=device, dtype=dtype,
+                    max_new_tokens=max_new_tokens, hidden_states=save_hidden_states,
+                    cache=cache_dir is not None, cache_dir=str(cache_dir) if cache_dir else None)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}.staging-"))
+    try:
+        result = _run(lm, checkpoint, tasks, task_manager, overrides, staging, output_dir, limit, seed,
+                      bootstrap_iters, verbosity, primary_metrics or {})
+        if output_dir.exists():
+            output_dir.rmdir()
+        os.rename(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _run(lm: Any, checkpoint: Path, tasks: list[str], task_manager: Any, overrides: dict[str, dict], staging: Path,
+         output_dir: Path, limit: int | None, seed: int, bootstrap_iters: int, verbosity: str,
+         primary_metrics: dict[str, str]) -> EvalResult:
+    from lmms_eval import evaluator
+    from lmms_eval.loggers import EvaluationTracker
+
+    from harness_plugins.evaluation.results import metric_rows, read_samples, sample_rows
+    from harness_plugins.evaluation.sidecar import hidden_states_path, records_path, write_task_sidecars
+
+    requested = [{"task": t, **overrides[t]} if overrides.get(t) else t for t in tasks]
+    tracker = EvaluationTracker(output_path=str(staging))
+    stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+    try:
+        results = evaluator.simple_evaluate(
+            model=lm, model_args=f"run={checkpoint}", tasks=requested, limit=limit, log_samples=True,
+            evaluation_tracker=tracker, task_manager=task_manager, bootstrap_iters=bootstrap_iters,
+            random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
+            datetime_str=stamp, verbosity=verbosity, process_docs_parallel=1,
+        )
+    except (FileNotFoundError, ConnectionError) as exc:
+        raise HarnessError(f"lmms-eval could not load the data of {', '.join(tasks)} ({exc})",
+                           "build or download the task's data first; nothing runs over the network here") from None
+    samples = results.pop("samples")
+    tracker.save_results_aggregated(results=results, samples=samples, datetime_str=stamp)
+    for task in results["configs"]:
+        tracker.save_results_samples(task_name=task, samples=samples[task])
+
+    out = EvalResult(checkpoint=checkpoint, output_dir=output_dir, metrics=[], samples=[],
+                     results_json=output_dir / f"{stamp}_results.json")
+    for task in results["configs"]:
+        primary = primary_metrics.get(task)
+        rows = metric_rows(results, task, primary)
+        out.metrics.extend(rows)
+        chosen = next((r.metric for r in rows if r.primary), primary)
+        split = results["configs"][task].get("test_split")
+        docs = lm.task_dict.get(task, {}).get(split) if split else None
+        logged = read_samples(staging / f"{stamp}_samples_{task}.jsonl")
+        out.samples.extend(sample_rows(task, logged, chosen, lm.records.get(task, {}), lm.choices.get(task, {}), docs))
+        out.samples_jsonl[task] = output_dir / f"{stamp}_samples_{task}.jsonl"
+        out.num_samples[task] = len(logged)
+        if task in lm.records:
+            write_task_sidecars(staging, task, lm.records[task], lm.hidden.get(task))
+            out.records_jsonl[task] = records_path(output_dir, task)
+            if lm.hidden.get(task):
+                out.hidden_states[task] = hidden_states_path(output_dir, task)
+    out.computed = lm.computed
+    out.cache_hits = lm.cache.hits if lm.cache is not None else 0
+    return out
