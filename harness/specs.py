@@ -61,6 +61,9 @@ class TaskSpec:
     (``None`` for tasks lmms-eval ships). ``data`` tells where the data comes from: ``"scene"``
     for the synthetic scene world built on first use, ``"lmms-eval"`` for lmms-eval's own
     download, or a path. ``defaults`` are dotted config overrides applied in the task layer.
+    ``prepare`` is a "module:attr" of ``prepare(config) -> dict[str, dict]`` that makes the task's
+    data ready (e.g. builds the scene world on first use, or checks ``task.data``) and returns, per
+    lmms-eval task, YAML keys to override (e.g. ``{"vqa_scene": {"dataset_path": "..."}}``).
     """
 
     name: str
@@ -72,6 +75,7 @@ class TaskSpec:
     capability_tags: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    prepare: str | None = None
     description: str = ""
 
 
