@@ -1,0 +1,49 @@
+"""The three scene-world tasks (lmms-eval YAML in harness_tasks/) and the `harness data` commands.
+
+Entry-point module: imports nothing heavy; the tasks' data is built on first use by
+:func:`harness_plugins.scene.dataset.ensure_scene_data`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness import hookimpl
+from harness.specs import TaskSpec
+
+import harness_tasks
+
+TASKS_FOLDER = str(Path(harness_tasks.__file__).parent)
+
+SCENE_TASKS: tuple[TaskSpec, ...] = (
+    TaskSpec(
+        name="vqa_scene", lmms_tasks=("vqa_scene",), primary_metric="exact_match",
+        include_path=TASKS_FOLDER, data="scene", capability_tags=("perception-heavy", "reasoning-heavy"),
+        aliases=("vqa",),
+        description="Short-answer questions about synthetic scenes, typed perception or reasoning.",
+    ),
+    TaskSpec(
+        name="scene_description", lmms_tasks=("scene_description",), primary_metric="attribute_f1",
+        include_path=TASKS_FOLDER, data="scene", capability_tags=("perception-heavy",),
+        aliases=("description",),
+        description="Describe every object of a scene; attribute F1 against the annotation, plus CIDEr.",
+    ),
+    TaskSpec(
+        name="coordinate_prediction", lmms_tasks=("coordinate_prediction",), primary_metric="within_tolerance",
+        include_path=TASKS_FOLDER, data="scene", capability_tags=("structured-output",),
+        aliases=("coords",),
+        description="Give an object's centre as JSON; valid-JSON rate, accuracy within tolerance, distance.",
+    ),
+)
+
+
+@hookimpl
+def register_tasks(register):
+    for spec in SCENE_TASKS:
+        register(spec)
+
+
+@hookimpl
+def register_commands(cli):
+    from harness_plugins.scene.cli import data
+
+    cli.add_command(data)
