@@ -18,7 +18,8 @@ from harness.store import MetricRow, RunRecord, SampleRow
 # An item counts as solved when its score reaches this; exact-match tasks score 0 or 1, so for them
 # it is exact. Graded scores (an F1, say) count as solved from one half up.
 SOLVED_AT = 0.5
-# Sample-extra keys that name an item's capability group.
+# Keys that name an item's capability group, looked up in the sample's extra and then in its
+# document's scalar fields (the evaluation stores those under extra["doc"]).
 GROUP_KEYS = ("qtype", "capability", "category")
 NEEDS_FLAGS = {
     "confidence": "the evaluation records confidences by default; rerun `harness run` with the current harness",
@@ -82,7 +83,7 @@ class CompareContext:
         each sample-extra group key (``qtype=counting``), with at least ``min_items`` items."""
         groups = {"all": np.ones(self.n_items, dtype=bool)}
         for key in GROUP_KEYS:
-            values = [e.get(key) for e in self.extras]
+            values = [group_value(e, key) for e in self.extras]
             for value in sorted({str(v) for v in values if v is not None}):
                 mask = np.array([v is not None and str(v) == value for v in values])
                 if mask.sum() >= min_items:
@@ -112,6 +113,14 @@ class CompareContext:
             return None
         self.out_dir.mkdir(parents=True, exist_ok=True)
         return self.out_dir / name
+
+
+def group_value(extra: dict[str, Any], key: str) -> Any:
+    """The item's value for a group key, from the sample extra or the document it was built from."""
+    if extra.get(key) is not None:
+        return extra[key]
+    doc = extra.get("doc")
+    return doc.get(key) if isinstance(doc, dict) else None
 
 
 def align_samples(labels: list[str], samples: list[list[SampleRow]]) -> tuple[list[tuple[str, int]], np.ndarray,

@@ -25,7 +25,7 @@ def analyze(ctx: CompareContext) -> AnalysisResult:
                        "groups also need the newer one's interval above every older one's")
     data: dict = {"near_zero": NEAR_ZERO, "risen": RISEN, "rows": []}
     findings = []
-    rows: list[tuple[str, str, list[float], bool]] = []
+    rows: list[tuple[str, str, list[float], bool]] = []  # (name, source, values, may be flagged)
     shared = set.intersection(*(set(m) for m in ctx.metrics)) if ctx.metrics else set()
     for metric in sorted(shared):
         if all(m[metric].higher_is_better for m in ctx.metrics):
@@ -35,11 +35,12 @@ def analyze(ctx: CompareContext) -> AnalysisResult:
         k = emerges_at([iv.value for iv in boot.accuracy])
         # A group is an item subset; its rise must also clear the older ones' intervals.
         separated = k is not None and all(boot.accuracy[k].low > iv.high for iv in boot.accuracy[:k])
-        rows.append((f"accuracy {ctx.group_label(group)}", "items", [iv.value for iv in boot.accuracy], separated))
+        rows.append((f"accuracy {group}", "items", [iv.value for iv in boot.accuracy], separated))
     for name, source, values, allowed in rows:
         k = emerges_at(values)
         flagged = k is not None and allowed
-        table.rows.append([name, source] + [num(v) for v in values] + [f"emerges with {ctx.labels[k]}" if flagged else ""])
+        shown = f"accuracy {ctx.group_label('all')}" if name == "accuracy all" else name
+        table.rows.append([shown, source] + [num(v) for v in values] + [f"emerges with {ctx.labels[k]}" if flagged else ""])
         data["rows"].append({"capability": name, "source": source, "values": dict(zip(ctx.labels, values)),
                              "emerges_with": ctx.labels[k] if flagged else None})
         if flagged:

@@ -27,7 +27,8 @@ def add_run(store_path: Path, backbone: str, correct, confidence=None, *, run_id
     run_id = run_id or f"run-{backbone}"
     correct = np.asarray(correct)
     samples = [SampleRow(task, i, "yes" if c else "no", "yes", float(c),
-                         None if confidence is None else float(confidence[i]), {"qtype": qtypes[i % len(qtypes)]})
+                         None if confidence is None else float(confidence[i]),
+                         {"doc": {"qtype": qtypes[i % len(qtypes)]}, "metrics": {"exact_match": float(c)}})
                for i, c in enumerate(correct)]
     rows = [MetricRow(task, "exact_match", float(correct.mean()), 0.01, True, True)]
     rows += [MetricRow(task, name, value, None, True, False) for name, value in (metrics or {}).items()]
@@ -50,3 +51,11 @@ def different_not_more(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndar
     b[solved[:k]] = False
     b[unsolved[:k]] = True
     return a.astype(int), b.astype(int)
+
+
+def write_hidden_states(run_dir: Path, task: str, states: np.ndarray) -> None:
+    """Hidden states (items x (layers + 1) x hidden) as the evaluation writes them, doc id = row."""
+    from harness_plugins.evaluation.sidecar import write_task_sidecars
+
+    write_task_sidecars(run_dir / "eval", task, {i: {"text": ""} for i in range(len(states))},
+                        {i: states[i].astype(np.float16) for i in range(len(states))})
