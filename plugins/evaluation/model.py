@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from lmms_eval.api.instance import GenerationResult
 from lmms_eval.api.model import lmms
 
 from harness.errors import HarnessError
@@ -122,7 +123,8 @@ class HarnessVLM(lmms):
         self._flush_records()
         return [r if r is not None else "" for r in results]
 
-    def loglikelihood(self, requests: list) -> list[tuple[float, bool]]:
+    def loglikelihood(self, requests: list) -> list:
+        """Per request (context, continuation): (-log p(continuation | prompt), is greedy), as lmms-eval scores it."""
         results: list[tuple[float, bool] | None] = [None] * len(requests)
         self._choice_slots: dict[int, tuple[str, int, int, str]] = {}
         todo = []
@@ -151,7 +153,10 @@ class HarnessVLM(lmms):
                 self.cache.put_many([(t[4], {"ll": ll, "greedy": greedy}) for t, (ll, greedy) in zip(batch, scored)])
         for i, (task, doc_id, idx, continuation) in self._choice_slots.items():
             self.choices.setdefault(task, {}).setdefault(doc_id, {})[idx] = (continuation, results[i][0])
-        return [r for r in results]  # type: ignore[misc]
+        # Two lmms-eval 0.7.3 conventions: its multiple_choice scoring takes the argmin, because its built-in
+        # models return a loss, so the first value is -log p; and its evaluator turns a plain tuple into its
+        # str() (unwrap_generation_output), so the pair travels inside a GenerationResult.
+        return [GenerationResult(text=(-ll, greedy)) for ll, greedy in results]  # type: ignore[arg-type,misc]
 
     def generate_until_multi_round(self, requests: list) -> list:
         """Each doc's rounds in turn (the task's doc_to_text decides when to stop); docs batched per round."""
