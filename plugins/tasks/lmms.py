@@ -24,6 +24,10 @@ from harness.errors import HarnessError, unknown_name
 
 TaskEntry = str | dict[str, Any]
 
+# lmms-eval tasks whose YAML fetches more data online even when the rows are local: GQA joins its
+# images from a second hub dataset in process_docs, so a local copy carries an `image` column instead.
+LOCAL_OVERRIDES: dict[str, dict[str, Any]] = {"gqa": {"process_docs": None}}
+
 
 def dataset_folder_for(task: str, data: str | Path) -> Path:
     """``data/<task>`` when it exists (a folder of several tasks' data), else ``data`` itself."""
@@ -50,7 +54,8 @@ def task_entries(lmms_tasks: Sequence[str], data: str | Path | None = None) -> l
     entries: list[TaskEntry] = []
     for task in lmms_tasks:
         folder = check_dataset_folder(dataset_folder_for(task, data).absolute(), task)
-        entries.append({"task": task, "dataset_path": str(folder), "dataset_kwargs": {"load_from_disk": True}})
+        entries.append({"task": task, "dataset_path": str(folder), "dataset_kwargs": {"load_from_disk": True},
+                        **LOCAL_OVERRIDES.get(task, {})})
     return entries
 
 
