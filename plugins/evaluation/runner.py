@@ -65,14 +65,14 @@ def check_task_data(task_manager: Any, tasks: list[str], overrides: dict[str, di
         kwargs = config.get("dataset_kwargs") or {}
         if kwargs.get("load_from_disk"):
             path = Path(str(config.get("dataset_path", "")))
-            if not (path / "dataset_dict.json").is_file() and not (path / "dataset_info.json").is_file():
+            if not any((path / marker).is_file() for marker in ("dataset_dict.json", "state.json", "dataset_info.json")):
                 hint = data_hints.get(task) or (
                     "build it there (a datasets.DatasetDict saved with save_to_disk) or point the task's "
                     "dataset_path at where it is")
                 raise HarnessError(f"task {task} needs its data at {path}, which holds no saved dataset", hint)
 
 
-def evaluate(checkpoint_dir: Path, tasks: list[str], include_path: str | None, output_dir: Path, batch_size: int = 8,
+def evaluate(checkpoint_dir: Path, tasks: list[str | dict], include_path: str | None, output_dir: Path, batch_size: int = 8,
              limit: int | None = None, max_new_tokens: int | None = None, save_hidden_states: bool = False,
              cache_dir: Path | None = None, task_overrides: dict[str, dict] | None = None,
              primary_metrics: dict[str, str] | None = None, data_hints: dict[str, str] | None = None,
@@ -80,19 +80,30 @@ def evaluate(checkpoint_dir: Path, tasks: list[str], include_path: str | None, o
              verbosity: str = "WARNING") -> EvalResult:
     """Evaluate ``checkpoint_dir`` (a checkpoint or a run directory) on lmms-eval ``tasks``.
 
+    ``tasks`` holds lmms-eval task names or task dicts ``{"task": name, "dataset_path": ...}``
+    (as harness_plugins.tasks.lmms.task_entries makes them).
+
     ``task_overrides`` maps a task to YAML keys to replace (e.g. ``dataset_path``);
     ``primary_metrics`` maps a task to its primary metric (default: the first in its metric_list);
     ``data_hints`` maps a task to the fix shown when its data is missing. ``cache_dir`` holds the
     per-sample response cache (None: no cache). ``output_dir`` must not exist or be empty.
     """
     started = time.perf_counter()
-    tasks = list(tasks)
+    overrides = {k: dict(v) for k, v in (task_overrides or {}).items()}
+    names = []
+    for entry in tasks:  # names, or lmms-eval task dicts {"task": name, <YAML keys to replace>}
+        if isinstance(entry, dict):
+            entry = dict(entry)
+            name = str(entry.pop("task"))
+            overrides[name] = {**entry, **overrides.get(name, {})}
+            entry = name
+        names.append(entry)
+    tasks = names
     check_settings(tasks, batch_size, limit, max_new_tokens)
     checkpoint = resolve_checkpoint(checkpoint_dir)
     output_dir = Path(output_dir)
     if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
         raise HarnessError(f"{output_dir} already holds evaluation output", "pass a new or empty output folder")
-    overrides = task_overrides or {}
 
     from lmms_eval.tasks import TaskManager
 
