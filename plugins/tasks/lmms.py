@@ -7,7 +7,8 @@ merges those keys over the registered YAML (``TaskManager._load_individual_task_
 So :func:`task_entries` produces such dicts for a local folder (the scene build, or ``task.data``
 for a real benchmark) and plain names otherwise; pass them as ``tasks=`` to
 ``lmms_eval.evaluator.simple_evaluate`` (with a ``TaskManager`` built on the include paths), or
-to :func:`load_tasks`. The YAML's own ``dataset_path`` stays a working default for runs of
+to :func:`load_tasks`. In ``harness run`` each TaskSpec's ``prepare`` hook
+(:mod:`harness_plugins.tasks.prepare`) returns the same keys as per-task overrides. The YAML's own ``dataset_path`` stays a working default for runs of
 lmms-eval's CLI from the folder holding ``./harness_runs``.
 
 A local folder must be a ``datasets`` folder written by ``save_to_disk`` holding the split the

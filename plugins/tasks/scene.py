@@ -13,23 +13,27 @@ from harness.specs import TaskSpec
 import harness_tasks
 
 TASKS_FOLDER = str(Path(harness_tasks.__file__).parent)
+PREPARE = "harness_plugins.tasks.prepare:prepare_scene"
 
 SCENE_TASKS: tuple[TaskSpec, ...] = (
     TaskSpec(
         name="vqa_scene", lmms_tasks=("vqa_scene",), primary_metric="exact_match",
-        include_path=TASKS_FOLDER, data="scene", capability_tags=("perception-heavy", "reasoning-heavy"),
+        include_path=TASKS_FOLDER, data="scene", prepare=PREPARE,
+        capability_tags=("perception-heavy", "reasoning-heavy"),
         aliases=("vqa",),
         description="Short-answer questions about synthetic scenes, typed perception or reasoning.",
     ),
     TaskSpec(
         name="scene_description", lmms_tasks=("scene_description",), primary_metric="attribute_f1",
-        include_path=TASKS_FOLDER, data="scene", capability_tags=("perception-heavy",),
+        include_path=TASKS_FOLDER, data="scene", prepare=PREPARE,
+        capability_tags=("perception-heavy",),
         aliases=("description",),
         description="Describe every object of a scene; attribute F1 against the annotation, plus CIDEr.",
     ),
     TaskSpec(
         name="coordinate_prediction", lmms_tasks=("coordinate_prediction",), primary_metric="within_tolerance",
-        include_path=TASKS_FOLDER, data="scene", capability_tags=("structured-output",),
+        include_path=TASKS_FOLDER, data="scene", prepare=PREPARE,
+        capability_tags=("structured-output",),
         aliases=("coords",),
         description="Give an object's centre as JSON; valid-JSON rate, accuracy within tolerance, distance.",
     ),

@@ -1,0 +1,50 @@
+"""``TaskSpec.prepare`` hooks: make a task's data ready and say which folder lmms-eval should read.
+
+Each returns ``{lmms_task: {YAML key: value}}`` overrides (see :mod:`harness_plugins.tasks.lmms`
+for why overrides, not YAML edits). The scene tasks build the scene world on first use under
+``$HARNESS_HOME/data/scene`` (seed ``data.scene_seed``) unless ``task.data`` names a build; a
+benchmark reads ``task.data`` when it is the run's task, and lmms-eval's own download otherwise.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness_plugins.tasks.benchmarks import BENCHMARKS
+from harness_plugins.tasks.scene import SCENE_TASKS
+
+
+def _overrides(lmms_tasks: tuple[str, ...], data: str | Path) -> dict[str, dict[str, Any]]:
+    from harness_plugins.tasks.lmms import task_entries
+
+    return {e["task"]: {k: v for k, v in e.items() if k != "task"} for e in task_entries(lmms_tasks, data)}
+
+
+def _is_run_task(config: Any, spec) -> bool:
+    return config.task.name in (spec.name, *spec.aliases)
+
+
+def prepare_scene(config: Any) -> dict[str, dict[str, Any]]:
+    """Build (or reuse) the scene data; overrides pointing the three scene tasks at it."""
+    from harness_plugins.scene.dataset import default_root, ensure_scene_data
+
+    names = tuple(t for spec in SCENE_TASKS for t in spec.lmms_tasks)
+    local = config.task.data if any(_is_run_task(config, s) for s in SCENE_TASKS) else None
+    folder = Path(local) if local else ensure_scene_data(default_root(), seed=int(config.data.scene_seed))
+    return _overrides(names, folder)
+
+
+class _PrepareBenchmark:
+    """``task.data`` for one benchmark, when the run is about that benchmark."""
+
+    def __init__(self, spec) -> None:
+        self.spec = spec
+
+    def __call__(self, config: Any) -> dict[str, dict[str, Any]]:
+        if not (_is_run_task(config, self.spec) and config.task.data):
+            return {}
+        return _overrides(self.spec.lmms_tasks, config.task.data)
+
+
+for _spec in BENCHMARKS:
+    globals()[f"prepare_{_spec.name}"] = _PrepareBenchmark(_spec)
