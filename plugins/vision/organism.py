@@ -1,0 +1,237 @@
+"""The tiny CLIP organism: a small ViT trained contrastively (CLIP's loss) on the scene world's
+images and descriptions with a small text tower, seeded and deterministic. Only the vision tower
+and its image processor ship; the text tower and its word-level vocabulary are build-time only.
+
+    build_clip_organism(Path("plugins/organisms/clip"), seed=0, quick=False)   # harness organisms build
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+BUILD_COMMAND = "harness organisms build --only clip"
+THREADS = 2  # fixed, so the build is bit-for-bit repeatable on a given machine
+
+
+@dataclass(frozen=True)
+class ClipOrganismSpec:
+    """Architecture and training budget of the organism (full and quick builds differ in budget only)."""
+
+    image_size: int = 64  # the scene world renders 64-pixel images
+    patch_size: int = 8  # -> 64 patch tokens (+ CLS)
+    hidden_size: int = 64
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 256
+    text_hidden: int = 64
+    text_layers: int = 2
+    text_max_len: int = 128
+    projection_dim: int = 64
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    warmup_steps: int = 20
+    steps: int = 250
+    train_scenes: int = 4000
+    heldout_scenes: int = 256
+
+
+QUICK = ClipOrganismSpec(steps=4, train_scenes=96, heldout_scenes=32, batch_size=32, warmup_steps=1)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+|[.,]", text.lower())
+
+
+class WordVocab:
+    """Word-level ids for the text tower (build-time only): 0 pad, 1 start, 2 end, then words."""
+
+    def __init__(self, texts: list[str]):
+        words = sorted({w for t in texts for w in _words(t)})
+        self.ids = {w: i + 3 for i, w in enumerate(words)}
+
+    def __len__(self) -> int:
+        return len(self.ids) + 3
+
+    def encode(self, texts: list[str], max_len: int) -> tuple[Any, Any]:
+        import torch
+
+        ids = torch.zeros(len(texts), max_len, dtype=torch.long)
+        mask = torch.zeros(len(texts), max_len, dtype=torch.long)
+        for row, text in enumerate(texts):
+            seq = [1] + [self.ids[w] for w in _words(text)][: max_len - 2] + [2]
+            ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        return ids, mask
+
+
+def scene_pairs(n: int, seed: int, stream: str) -> tuple[list[Any], list[str]]:
+    """``n`` (image, description) pairs from the scene world; ``stream`` keeps train and held-out apart."""
+    from harness_plugins.scene.world import describe, generate_scene, render
+
+    rng = random.Random(f"clip-organism:{stream}:{seed}")  # a string seed hashes deterministically
+    images, texts = [], []
+    for _ in range(n):
+        scene = generate_scene(rng)
+        images.append(render(scene))
+        texts.append(describe(scene))
+    return images, texts
+
+
+def pixel_values(images: list[Any], processor: Any, image_size: int) -> Any:
+    """The processor's output; images already ``image_size`` square (the scene world's) skip the
+    no-op pad and resize and are only rescaled and normalized, the same values ten times faster."""
+    import numpy as np
+    import torch
+
+    if any(img.size != (image_size, image_size) for img in images):
+        return processor(images=images, return_tensors="pt")["pixel_values"]
+    pixels = torch.from_numpy(np.stack([np.asarray(img.convert("RGB"), dtype=np.float32) for img in images]))
+    pixels = pixels.permute(0, 3, 1, 2) * processor.rescale_factor
+    mean = torch.tensor(processor.image_mean, dtype=torch.float32)[:, None, None]
+    std = torch.tensor(processor.image_std, dtype=torch.float32)[:, None, None]
+    return (pixels - mean) / std
+
+
+def clip_config(spec: ClipOrganismSpec, vocab_size: int) -> Any:
+    from transformers import CLIPConfig
+
+    vision = dict(hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
+                  num_hidden_layers=spec.num_layers, num_attention_heads=spec.num_heads,
+                  image_size=spec.image_size, patch_size=spec.patch_size)
+    text = dict(vocab_size=vocab_size, hidden_size=spec.text_hidden, intermediate_size=4 * spec.text_hidden,
+                num_hidden_layers=spec.text_layers, num_attention_heads=4, max_position_embeddings=spec.text_max_len,
+                pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    return CLIPConfig(vision_config=vision, text_config=text, projection_dim=spec.projection_dim)
+
+
+def retrieval_accuracy(model: Any, pixels: Any, ids: Any, mask: Any) -> float:
+    """Image -> text top-1 accuracy among the held-out pairs (chance: 1 / number of pairs)."""
+    import torch
+
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=mask, pixel_values=pixels)
+    return float((out.logits_per_image.argmax(dim=1) == torch.arange(len(ids))).float().mean())
+
+
+def train(spec: ClipOrganismSpec, seed: int,
+          progress: Callable[[int, int, float], None] | None = None) -> tuple[Any, Any, dict[str, Any]]:
+    """Train the two-tower model; returns (model, image processor, metrics)."""
+    import torch
+    from transformers import CLIPModel
+
+    from .images import image_processor
+
+    processor = image_processor(spec.image_size)
+    images, texts = scene_pairs(spec.train_scenes, seed, "train")
+    held_images, held_texts = scene_pairs(spec.heldout_scenes, seed, "heldout")
+    vocab = WordVocab(texts + held_texts)
+    pixels = pixel_values(images, processor, spec.image_size)
+    ids, mask = vocab.encode(texts, spec.text_max_len)
+    held_pixels = pixel_values(held_images, processor, spec.image_size)
+    held_ids, held_mask = vocab.encode(held_texts, spec.text_max_len)
+
+    torch.manual_seed(seed)
+    model = CLIPModel(clip_config(spec, len(vocab)))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=spec.learning_rate, weight_decay=0.1)
+
+    def lr_at(step: int) -> float:  # linear warmup, cosine decay
+        if step < spec.warmup_steps:
+            return (step + 1) / spec.warmup_steps
+        done = (step - spec.warmup_steps) / max(1, spec.steps - spec.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * done))
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    order = torch.Generator().manual_seed(seed)
+    model.eval()
+    before = retrieval_accuracy(model, held_pixels, held_ids, held_mask)
+    model.train()
+    losses, perm, cursor = [], torch.randperm(len(ids), generator=order), 0
+    for _ in range(spec.steps):
+        if cursor + spec.batch_size > len(perm):
+            perm, cursor = torch.randperm(len(ids), generator=order), 0
+        batch = perm[cursor: cursor + spec.batch_size]
+        cursor += spec.batch_size
+        width = int(mask[batch].sum(dim=1).max())  # pad to the batch's longest text, not text_max_len
+        out = model(input_ids=ids[batch, :width], attention_mask=mask[batch, :width], pixel_values=pixels[batch],
+                    return_loss=True)
+        optimizer.zero_grad()
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(float(out.loss.detach()))
+        if progress is not None:
+            progress(len(losses), spec.steps, losses[-1])
+    model.eval()
+    after = retrieval_accuracy(model, held_pixels, held_ids, held_mask)
+    tail = losses[-10:]
+    metrics = {"first_loss": round(losses[0], 4), "final_loss": round(sum(tail) / len(tail), 4),
+               "heldout_retrieval_top1_before": round(before, 4), "heldout_retrieval_top1": round(after, 4),
+               "heldout_pairs": spec.heldout_scenes, "text_vocab": len(vocab)}
+    return model, processor, metrics
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """Swap a finished build into place; the old one is removed only after the rename."""
+    old = final.with_name(final.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def build_clip_organism(out_dir: Path, seed: int = 0, quick: bool = False,
+                        progress: Callable[[int, int, float], None] | None = None) -> dict[str, Any]:
+    """Train the organism and write its vision tower + image processor to ``out_dir`` (atomically).
+
+    ``progress(step, steps, loss)`` is called after every training step (for a progress bar).
+    Returns the build record, also saved as ``build.json`` next to the weights.
+    """
+    import torch
+    from transformers import CLIPVisionModel
+
+    spec = QUICK if quick else ClipOrganismSpec()
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(THREADS)
+    torch.use_deterministic_algorithms(True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    start = time.perf_counter()
+    try:
+        model, processor, metrics = train(spec, seed, progress)
+        # Keep only the vision tower: load it back the way users will (from the two-tower folder).
+        two_tower = tmp / "two_tower"
+        model.save_pretrained(str(two_tower))
+        tower = CLIPVisionModel.from_pretrained(str(two_tower), dtype=torch.float32)
+        shutil.rmtree(two_tower)
+        tower.save_pretrained(str(tmp))
+        processor.save_pretrained(str(tmp))
+        params = sum(p.numel() for p in tower.parameters())
+        record = {
+            "organism": "clip", "seed": seed, "mode": "quick" if quick else "full",
+            "command": f"{BUILD_COMMAND}{' --quick' if quick else ''} --seed {seed}",
+            "params": params, "weights_bytes": (tmp / "model.safetensors").stat().st_size,
+            "num_image_tokens": (spec.image_size // spec.patch_size) ** 2, "threads": THREADS,
+            "build_seconds": round(time.perf_counter() - start, 1), "training": metrics, "spec": asdict(spec),
+        }
+        (tmp / "build.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        _replace_dir(tmp, out_dir)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return record
