@@ -1,6 +1,7 @@
-"""The LLaVA-1.5 recipe plugin: registers ``llava15`` (align, then finetune) with its typed settings.
+"""The LLaVA-1.5 recipe plugin: registers ``llava15`` (align, then finetune) with its typed settings,
+and the ``harness train`` command.
 
-Import-light: the trainer (DeepSpeed) is referenced lazily.
+Import-light: the trainer (DeepSpeed) and the command's module are imported lazily.
 """
 import harness
 from harness.specs import RecipeSpec
@@ -17,3 +18,10 @@ def register_recipes(register):
         description="LLaVA-1.5: align (projector, ZeRO-2) then finetune (projector + LLM, ZeRO-3), DeepSpeed",
         aliases=("llava-1.5",),
     ))
+
+
+@harness.hookimpl
+def register_commands(cli):
+    from harness_plugins.recipes.llava15.cli import train_cmd  # click only: light
+
+    cli.add_command(train_cmd)

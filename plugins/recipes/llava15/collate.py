@@ -21,8 +21,10 @@ def collate(samples: Sequence[dict[str, Any]], pad_id: int) -> dict[str, Any]:
         labels[row, :n] = torch.as_tensor(sample["labels"], dtype=torch.long)
         attention[row, :n] = 1
     batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention}
-    if samples[0].get("pixel_values") is not None:
-        batch["pixel_values"] = torch.stack([torch.as_tensor(s["pixel_values"]) for s in samples])
+    # Text-only samples have no image; the model matches images to <image> tokens in order.
+    images = [torch.as_tensor(s["pixel_values"]) for s in samples if s.get("pixel_values") is not None]
+    if images:
+        batch["pixel_values"] = torch.stack(images)
     return batch
 
 

@@ -88,3 +88,14 @@ def sum_across_ranks(value: int) -> int:
     tensor = torch.tensor([value], dtype=torch.int64, device=device)
     dist.all_reduce(tensor)
     return int(tensor.item())
+
+
+def broadcast_error(message: str | None) -> str | None:
+    """Rank 0's error message (or None) on every rank, so all ranks stop together."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return message
+    box = [message]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

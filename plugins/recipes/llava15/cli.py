@@ -1,0 +1,97 @@
+"""``harness train KEY=VALUE...``: train one configuration with the LLaVA-1.5 recipe.
+
+Trains in ``HARNESS_HOME/checkpoints/<training hash>`` (or ``--run-dir``), so ``resume=true`` finds
+the interrupted run and a finished one is reused, never retrained or overwritten. ``launcher=torchrun``
+or ``launcher=deepspeed`` re-launches this same command under that launcher (``num_gpus`` processes
+per node, ``num_nodes`` nodes, ``hostfile`` for DeepSpeed's multi-node launcher).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness.errors import HarnessError
+
+
+def launch_command(cfg: Any, argv: list[str]) -> list[str]:
+    """The launcher command line that runs ``harness <argv>`` in every process."""
+    launcher = getattr(cfg.launcher, "value", cfg.launcher)
+    script = shutil.which("harness") or sys.argv[0]
+    per_node = str(cfg.num_gpus or 1)
+    if launcher == "torchrun":
+        cmd = [shutil.which("torchrun") or "torchrun", "--nproc_per_node", per_node, "--nnodes", str(cfg.num_nodes)]
+        if cfg.num_nodes > 1:
+            addr, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT", "29500")
+            if not addr:
+                raise HarnessError("launcher=torchrun with num_nodes > 1 needs MASTER_ADDR (the first node's address)",
+                                   "export MASTER_ADDR=<node0> and run the same command on every node, or use launcher=deepspeed hostfile=...")
+            cmd += ["--rdzv_backend", "c10d", "--rdzv_endpoint", f"{addr}:{port}"]
+        else:
+            cmd += ["--standalone"]
+        return cmd + [script, *argv]
+    if launcher == "deepspeed":
+        cmd = [shutil.which("deepspeed") or "deepspeed"]
+        if cfg.hostfile:
+            if not Path(cfg.hostfile).is_file():
+                raise HarnessError(f"hostfile {cfg.hostfile} does not exist", "fix hostfile= (lines like 'node1 slots=8')")
+            cmd += ["--hostfile", str(cfg.hostfile)]
+        if cfg.num_nodes > 1:
+            cmd += ["--num_nodes", str(cfg.num_nodes)]
+        if cfg.num_gpus:
+            cmd += ["--num_gpus", per_node]
+        return cmd + [script, *argv]
+    raise HarnessError(f"unknown launcher {launcher!r}", "use launcher=none, torchrun or deepspeed")
+
+
+def _ensure_config(run_dir: Path, resolved: Any) -> None:
+    import yaml
+
+    from harness.runs import config_document, write_atomically
+
+    if not (run_dir / "config.yaml").exists() and int(os.environ.get("RANK", "0")) == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_atomically(run_dir / "config.yaml", yaml.safe_dump(config_document(resolved), sort_keys=False))
+
+
+@click.command("train")
+@click.option("--run-dir", type=click.Path(file_okay=False), default=None,
+              help="Train (or resume) in this folder instead of HARNESS_HOME/checkpoints/<training hash>.")
+@click.argument("overrides", nargs=-1)
+def train_cmd(overrides: tuple[str, ...], run_dir: str | None) -> None:
+    """Train a VLM with the configured recipe: KEY=VALUE overrides, e.g. backbone=llama3 resume=true."""
+    from harness.checkpoints import finished_checkpoint, mark_finished, training_dir
+    from harness.cli.config_cmds import resolve_cells
+    from harness.cli.output import console
+    from harness.lazy import load_ref
+    from harness.paths import ensure_writable_home
+    from harness.plugin_manager import get_plugins
+
+    (resolved,) = resolve_cells(overrides, multirun=False)
+    cfg = resolved.config
+    ensure_writable_home()
+    training_hash = resolved.hashes["training"]
+    default_dir = run_dir is None
+    target = Path(run_dir).absolute() if run_dir else training_dir(training_hash)
+    if default_dir and (done := finished_checkpoint(training_hash)):
+        console().print(f"already trained (training hash {training_hash}): {done}")
+        return
+    if getattr(cfg.launcher, "value", cfg.launcher) != "none" and "LOCAL_RANK" not in os.environ:
+        command = launch_command(cfg, ["train", "--run-dir", str(target), *overrides])
+        console().print("launching: " + " ".join(command), style="dim")
+        code = subprocess.call(command)
+        if code:
+            raise HarnessError(f"the launched training exited with code {code}", "see the output above")
+        return
+    _ensure_config(target, resolved)
+    spec = get_plugins().registry("recipes").entry(cfg.recipe.name).spec
+    export = load_ref(spec.implementation)(resolved, target)
+    if int(os.environ.get("RANK", "0")) == 0:
+        if default_dir:
+            mark_finished(training_hash, export)
+        console().print(f"[bold green]trained[/] {cfg.backbone.name} + {cfg.vision.name}: {export}")

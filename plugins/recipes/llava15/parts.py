@@ -1,0 +1,87 @@
+"""What the recipe needs from the rest of the harness, built from a resolved config: the composed
+VLM (a fresh one per stage), its processor, the renderers per stage, and the training records."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+
+@dataclass
+class Parts:
+    build_model: Callable[[], Any]  # a fresh LlavaForConditionalGeneration (fp32, CPU)
+    processor: Any  # LlavaProcessor (tokenizer + image processor + chat template)
+    render_align: Callable[[list, str], Any]
+    render_finetune: Callable[[list, str], Any]
+    pad_id: int
+    image_token_id: int
+    num_image_tokens: int
+    description: dict[str, str]  # backbone, vision, data: for the model card
+
+
+def build_parts(cfg: Any, device: str = "cpu") -> Parts:
+    """Backbone and vision plugins -> composition -> a model builder and processor."""
+    from harness.lazy import load_ref
+    from harness.plugin_manager import get_plugins
+    from harness_plugins.attention.choose import choose_attention
+    from harness_plugins.backbones.render import render_conversation
+    from harness_plugins.vlm.compose import compose_llava, image_token_id, llava_processor
+
+    plugins = get_plugins()
+    backbone = load_ref(plugins.registry("backbones").entry(cfg.backbone.name).spec.implementation)()
+    vision = load_ref(plugins.registry("vision").entry(cfg.vision.name).spec.implementation)()
+    attention = choose_attention(cfg.attention, device).name
+    b_args = dict(variant=cfg.backbone.variant, path=cfg.backbone.path)
+    v_args = dict(variant=cfg.vision.variant, path=cfg.vision.path)
+    tokenizer = backbone.load_tokenizer(**b_args)
+    image_processor = vision.load_image_processor(**v_args)
+    info = vision.info(**v_args)
+
+    def build_model() -> Any:
+        llm = backbone.load_model(**b_args, dtype="float32", attn_implementation=attention, tokenizer=tokenizer)
+        tower = vision.load_model(**v_args, dtype="float32", attn_implementation=attention)
+        model, _ = compose_llava(llm, tokenizer, tower, image_processor, attn_implementation=attention,
+                                 dtype="float32", seed=cfg.seed)
+        model.train()
+        return model
+
+    processor = llava_processor(image_processor, tokenizer, int(info.patch_size))
+    n_tokens = info.num_image_tokens
+
+    def render_align(conversation: list, sample_id: str) -> Any:
+        return render_conversation(conversation, tokenizer, "plain", sample_id, num_image_tokens=n_tokens)
+
+    def render_finetune(conversation: list, sample_id: str) -> Any:
+        return backbone.render(conversation, tokenizer, sample_id, num_image_tokens=n_tokens)
+
+    if tokenizer.pad_token_id is None:
+        raise HarnessError(f"the {cfg.backbone.name} tokenizer has no pad token", "load it through the backbone plugin")
+    return Parts(
+        build_model, processor, render_align, render_finetune, int(tokenizer.pad_token_id), image_token_id(tokenizer),
+        n_tokens, {"backbone": f"{cfg.backbone.name} ({cfg.backbone.path or cfg.backbone.variant})",
+                   "vision": f"{cfg.vision.name} ({cfg.vision.path or cfg.vision.variant})"},
+    )
+
+
+def training_records(cfg: Any) -> tuple[Any, Any, str]:
+    """(align records, finetune records, description) from data.train: the scene world or a file/folder.
+
+    The scene world has its own stage-1 pairs and stage-2 instruction data; a LLaVA JSON (or
+    datasets folder) feeds both stages, align rendering each record's first exchange.
+    """
+    from harness_plugins.data.loader import load_dataset_folder, load_training_data
+
+    on_bad_row = getattr(cfg.data.on_bad_row, "value", cfg.data.on_bad_row)
+    if cfg.data.train == "scene":
+        from harness_plugins.scene.dataset import default_root, ensure_scene_data
+
+        folder = ensure_scene_data(default_root(), seed=int(cfg.data.scene_seed))
+        align = load_dataset_folder(folder / "align", on_bad_row)
+        finetune = load_dataset_folder(folder / "instruct", on_bad_row)
+        return align, finetune, f"scene world (seed {cfg.data.scene_seed}): {len(align)} align pairs, {len(finetune)} instructions"
+    data = load_training_data(cfg.data.train, cfg.data.image_root, on_bad_row)
+    with_image = [r for r in data if r.image is not None]
+    return with_image, data, f"{Path(cfg.data.train).name}: {len(data)} conversations"

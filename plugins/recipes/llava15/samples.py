@@ -1,0 +1,58 @@
+"""Records (id, image, conversations) -> tokenized training samples, rendered lazily on first use.
+
+Align renders LLaVA's ``plain`` format (image, then caption) from each record's first exchange;
+finetune renders the backbone's chat format. Images go through the vision tower's image processor.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from harness.errors import HarnessError
+
+IGNORE_INDEX = -100
+RenderFn = Callable[[Sequence[dict], str], Any]  # (conversation, sample id) -> Rendered(input_ids, labels)
+
+
+class RenderedSamples:
+    """A sequence of dicts {input_ids, labels, pixel_values}; each record rendered once, when first read."""
+
+    def __init__(self, records: Sequence[Any], render: RenderFn, image_processor: Any, max_length: int,
+                 num_image_tokens: int, image_token_id: int, first_exchange_only: bool = False):
+        self.records, self.render, self.image_processor = records, render, image_processor
+        self.max_length, self.num_image_tokens, self.image_token_id = max_length, num_image_tokens, image_token_id
+        self.first_exchange_only = first_exchange_only
+        self._cache: dict[int, dict[str, Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if index not in self._cache:
+            self._cache[index] = self._build(self.records[index])
+        return self._cache[index]
+
+    def _build(self, record: Any) -> dict[str, Any]:
+        from harness_plugins.data.records import open_image
+
+        conversation = list(record.conversations)
+        if self.first_exchange_only:
+            conversation = [turn for turn in conversation if turn["from"] != "system"][:2]
+        rendered = self.render(conversation, record.id)
+        ids, labels = list(rendered.input_ids), list(rendered.labels)
+        if len(ids) > self.max_length:
+            ids, labels = ids[: self.max_length], labels[: self.max_length]
+        image_tokens = sum(1 for t in ids if t == self.image_token_id)
+        if image_tokens not in (0, self.num_image_tokens):
+            raise HarnessError(f"sample {record.id}: recipe.max_length={self.max_length} cuts through its image tokens",
+                               f"raise recipe.max_length above {len(rendered.input_ids)}")
+        if all(label == IGNORE_INDEX for label in labels):
+            raise HarnessError(f"sample {record.id} has no assistant tokens within recipe.max_length={self.max_length}",
+                               "raise recipe.max_length or fix the sample")
+        sample: dict[str, Any] = {"input_ids": ids, "labels": labels}
+        image = open_image(record) if record.image is not None else None
+        if image_tokens and image is None:
+            raise HarnessError(f"sample {record.id} has an <image> placeholder but no image", "fix the sample")
+        if image is not None and image_tokens:
+            sample["pixel_values"] = self.image_processor(images=image, return_tensors="pt")["pixel_values"][0]
+        return sample

@@ -1,0 +1,156 @@
+"""The LLaVA-1.5 recipe end to end: align, then finetune, then a Hugging Face export.
+
+``train(resolved, run_dir)`` is what ``harness train`` and ``harness run`` call. It trains in
+``run_dir`` (claimed for this training hash), resumes with ``resume=true`` from the last DeepSpeed
+checkpoint of the unfinished stage, and returns the exported checkpoint folder.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Optional
+
+from harness.errors import HarnessError
+from harness_plugins.recipes.llava15 import distributed, rundir
+from harness_plugins.recipes.llava15.stage import StagePlan, StageResult, run_stage
+
+STAGES = ("align", "finetune")
+EXPORT = "model"  # the HF checkpoint folder inside the run directory
+SUMMARY = "training_summary.json"
+
+
+def _value(x: Any) -> Any:
+    return getattr(x, "value", x)
+
+
+def stage_plans(recipe: Any, seed: int, on_gpu: bool) -> list[StagePlan]:
+    """The two stages from the typed recipe settings (``recipe.zero_stage`` overrides both)."""
+    precision = _value(recipe.precision)
+    if precision == "auto":
+        precision = "bf16" if on_gpu else "fp32"
+    if precision in ("bf16", "fp16") and not on_gpu:
+        raise HarnessError(f"recipe.precision={precision} needs a GPU", "use recipe.precision=auto or fp32 on the CPU")
+    lora = recipe.lora
+    plans = []
+    for name in STAGES:
+        s = getattr(recipe, name)
+        for key in ("lr",):
+            if not isinstance(getattr(s, key), (int, float)) or isinstance(getattr(s, key), bool) or getattr(s, key) <= 0:
+                raise HarnessError(f"recipe.{name}.lr must be a positive number, got {getattr(s, key)!r}")
+        plans.append(StagePlan(
+            name=name, lr=float(s.lr), global_batch=s.global_batch, micro_batch=s.micro_batch,
+            train_llm=name == "finetune", zero_stage=recipe.zero_stage if recipe.zero_stage is not None else s.zero_stage,
+            epochs=s.epochs, max_steps=s.max_steps, warmup_ratio=recipe.warmup_ratio, weight_decay=recipe.weight_decay,
+            precision=precision, offload=_value(recipe.offload), gradient_checkpointing=recipe.gradient_checkpointing,
+            checkpoint_every=recipe.checkpoint_every, seed=seed + STAGES.index(name),
+            deepspeed_config=recipe.deepspeed_config,
+            lora={"r": lora.r, "alpha": lora.alpha, "dropout": lora.dropout} if lora.enabled and name == "finetune" else None,
+        ))
+    return plans
+
+
+def _claim(run_dir: Path, training_hash: str, resume: bool, info: distributed.DistInfo) -> rundir.RunState:
+    error, state = None, None
+    if info.is_main:
+        try:
+            state = rundir.claim(run_dir, training_hash, resume)
+        except HarnessError as exc:
+            error = exc.one_line()
+    error = distributed.broadcast_error(error)
+    if error:
+        raise HarnessError(error)
+    distributed.barrier()
+    return state or rundir.RunState(training_hash, "running", [])
+
+
+def _load_align_weights(model: Any, path: Path) -> None:
+    from harness_plugins.recipes.llava15.export import load_safetensors
+
+    weights = load_safetensors(path)
+    missing = set(weights) - set(dict(model.named_parameters()))
+    if missing:
+        raise HarnessError(f"{path} does not fit this model ({sorted(missing)[:3]})", "the run directory is damaged; start a new one")
+    model.load_state_dict(weights, strict=False)
+
+
+def train(resolved: Any, run_dir: Path) -> Path:
+    """Train both stages in ``run_dir`` and export; returns the exported Hugging Face checkpoint folder.
+
+    Align is recorded as done once its projector is saved; finetune only once the export is written,
+    so a run killed during the export redoes just the export on resume.
+    """
+    import torch
+
+    from harness_plugins.recipes.llava15.export import (
+        export_checkpoint, gathered_state_dict, materialize, model_card, save_safetensors)
+    from harness_plugins.recipes.llava15.parts import build_parts, training_records
+    from harness_plugins.recipes.llava15.samples import RenderedSamples
+
+    cfg, run_dir = resolved.config, Path(run_dir)
+    training_hash = resolved.hashes["training"]
+    info = distributed.setup()
+    plans = stage_plans(cfg.recipe, cfg.seed, on_gpu=info.device.startswith("cuda"))
+    state = _claim(run_dir, training_hash, bool(cfg.resume), info)
+    parts = build_parts(cfg, info.device)
+    align_records, finetune_records, data_desc = training_records(cfg)
+    records = {"align": align_records, "finetune": finetune_records}
+    summaries = _read_summaries(run_dir)
+
+    result: Optional[StageResult] = None
+    for plan in plans:
+        if plan.name in state.stages_done:
+            continue
+        samples = RenderedSamples(
+            records[plan.name], parts.render_align if plan.name == "align" else parts.render_finetune,
+            parts.processor.image_processor, cfg.recipe.max_length, parts.num_image_tokens, parts.image_token_id,
+            first_exchange_only=plan.name == "align")
+        model = parts.build_model()
+        if plan.name == "finetune":
+            _load_align_weights(model, run_dir / "align" / "trainable.safetensors")
+        result = run_stage(plan, model, samples, parts.pad_id, run_dir / plan.name, run_dir / "metrics.jsonl",
+                           resume=bool(cfg.resume))
+        summaries[plan.name] = result.summary() | {"world_size": info.world_size, "device": info.device}
+        if plan.name == "align":
+            weights = gathered_state_dict(result.engine, trainable_only=True)
+            if info.is_main:
+                save_safetensors(weights, run_dir / "align" / "trainable.safetensors")
+            result.engine.destroy()
+            result = None
+        if info.is_main:
+            _write_summaries(run_dir, summaries)
+            if plan.name == "align":
+                state.stages_done.append(plan.name)
+                state.save(run_dir)
+        distributed.barrier()
+
+    export_dir = run_dir / EXPORT
+    assert result is not None  # finetune is never recorded done before its export
+    weights = gathered_state_dict(result.engine)
+    if info.is_main:
+        model = materialize(weights, parts.build_model, plans[1].lora)
+        readme = model_card(backbone=parts.description["backbone"], vision=parts.description["vision"], data=data_desc,
+                            recipe=f"llava15 (profile {cfg.recipe.profile})", training_hash=training_hash,
+                            stages=[summaries[s] for s in STAGES if s in summaries])
+        meta = {"training_hash": training_hash, "hashes": resolved.hashes, "config": resolved.as_dict(),
+                "summary": summaries}
+        if export_dir.exists():  # a half-recorded export of this run (killed before training.json said so)
+            shutil.rmtree(export_dir)
+        export_checkpoint(model.to(torch.float32), export_dir, processor=parts.processor, readme=readme, harness_meta=meta)
+        state.stages_done.append("finetune")
+        state.status, state.export = "finished", str(export_dir)
+        state.save(run_dir)
+    distributed.barrier()
+    result.engine.destroy()
+    return export_dir
+
+
+def _read_summaries(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / SUMMARY
+    return json.loads(path.read_text())["stages"] if path.is_file() else {}
+
+
+def _write_summaries(run_dir: Path, stages: dict[str, Any]) -> None:
+    from harness.runs import write_atomically
+
+    write_atomically(run_dir / SUMMARY, json.dumps({"stages": stages}, indent=2, default=str) + "\n")
