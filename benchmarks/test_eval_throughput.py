@@ -1,0 +1,53 @@
+"""Batched evaluation throughput of a tiny LLaVA on the CPU, through lmms-eval's evaluator.
+
+    pytest benchmarks/test_eval_throughput.py --benchmark-enable -s
+
+harness_vlm at batch 1, 8 and 16 (target: batch 8/16 at least 4x the samples/s of batch 1) and
+lmms-eval's built-in llava_hf on the same exported checkpoint (batch 1 only; needs `decord`).
+The table is printed at the end; numbers go to pytest-benchmark's extra_info.
+"""
+from __future__ import annotations
+
+import pytest
+
+from harness_plugins.evaluation import throughput
+from harness_plugins.evaluation.synthetic import TinySizes, build_checkpoint, build_task
+
+LIMIT = 64
+ROWS: list[throughput.Throughput] = []
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    import torch
+    from lmms_eval.tasks import TaskManager
+
+    torch.set_num_threads(2)
+    root = tmp_path_factory.mktemp("bench")
+    sizes = TinySizes(hidden=64, layers=2, heads=4, kv_heads=2, ffn=128, image_size=32, patch=8)
+    checkpoint = build_checkpoint(root / "ckpt", sizes)
+    tasks = build_task(root / "tasks", n=LIMIT, name="bench_colour", image_size=32, max_new_tokens=8)
+    manager = TaskManager("ERROR", include_path=str(tasks), include_defaults=False)
+    yield checkpoint, str(tasks), manager
+    print("\n\nEvaluation throughput, tiny LLaVA, CPU (2 threads), {} samples, 8 new tokens max\n".format(LIMIT))
+    print(throughput.table(ROWS))
+
+
+@pytest.mark.parametrize("batch_size", [1, 8, 16])
+def test_harness_vlm_samples_per_second(benchmark, setup, batch_size):
+    checkpoint, tasks, manager = setup
+    result = benchmark.pedantic(throughput.harness_vlm, args=(checkpoint, "bench_colour", tasks, LIMIT, batch_size),
+                                kwargs={"task_manager": manager}, rounds=1, iterations=1)
+    ROWS.append(result)
+    benchmark.extra_info.update(samples_per_s=result.samples_per_s, batch_size=batch_size)
+    assert result.samples == LIMIT
+
+
+def test_llava_hf_samples_per_second(benchmark, setup):
+    checkpoint, tasks, manager = setup
+    result = benchmark.pedantic(throughput.llava_hf, args=(checkpoint, "bench_colour", tasks, LIMIT),
+                                kwargs={"task_manager": manager}, rounds=1, iterations=1)
+    ROWS.append(result)
+    benchmark.extra_info.update(samples_per_s=result.samples_per_s, error=result.error)
+    if result.error:
+        pytest.skip(f"lmms-eval's llava_hf could not run here: {result.error}")
