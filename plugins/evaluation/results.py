@@ -51,7 +51,8 @@ def sample_rows(task: str, samples: list[dict[str, Any]], primary: str | None, r
         record = records.get(doc_id, {})
         extra: dict[str, Any] = {}
         prediction, confidence = _prediction(sample, record, choices.get(doc_id), extra)
-        scores = {k: v for k, v in sample.items() if k not in _SAMPLE_FIELDS and _is_number(v)}
+        scores = {k: s for k, s in ((k, _sample_score(v)) for k, v in sample.items() if k not in _SAMPLE_FIELDS)
+                  if s is not None}
         score = scores.get(primary) if primary in scores else (next(iter(scores.values())) if scores else None)
         extra["metrics"] = scores
         if docs is not None:
@@ -93,6 +94,13 @@ def _text(value: Any) -> str:
     if isinstance(value, list) and len(value) == 1:
         return _text(value[0])
     return json.dumps(value, default=str)
+
+
+def _sample_score(value: Any) -> float | None:
+    """A per-sample metric value: a number, or the ``score`` of the item dict an aggregation consumes."""
+    if isinstance(value, dict):
+        value = value.get("score")
+    return float(value) if _is_number(value) else None
 
 
 def _is_number(value: Any) -> bool:

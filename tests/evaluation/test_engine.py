@@ -71,3 +71,17 @@ def test_prompt_uses_the_checkpoint_chat_template_with_one_image_token(engine):
 def test_stop_strings_cut_the_answer():
     assert cut_at("red . blue", ["."]) == "red "
     assert cut_at("red", ["\n\n"]) == "red"
+
+
+STRING_ONLY_TEMPLATE = ("{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}USER: {{ m['content'] }}"
+                        "{% else %} {{ m['content'] }}{{ eos_token }}{% endif %}{% endfor %}"
+                        "{% if add_generation_prompt %} ASSISTANT:{% endif %}")
+
+
+def test_a_template_for_string_content_gets_the_image_token_in_the_text(tiny_checkpoint, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(tiny_checkpoint, tmp_path / "vicuna")
+    (copy / "chat_template.jinja").write_text(STRING_ONLY_TEMPLATE)
+    prompt = VLMEngine(copy).render("what colour is the image ?", 1)
+    assert prompt == "<s>USER: <image>\nwhat colour is the image ? ASSISTANT:"
