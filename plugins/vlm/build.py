@@ -32,7 +32,8 @@ def compose_from_plugins(backbone: Backbone, vision: VisionEncoder, *, backbone_
                               tokenizer=tokenizer)
     tower = vision.load_model(vision_variant, vision_path, dtype=dtype, attn_implementation=attn_implementation)
     image_processor = vision.load_image_processor(vision_variant, vision_path)
-    return compose_llava(llm, tokenizer, tower, image_processor, attn_implementation, dtype, seed=seed)
+    return compose_llava(llm, tokenizer, tower, image_processor, attn_implementation, dtype, seed=seed,
+                         select_strategy=vision.select_strategy)
 
 
 def build_vlm(config: Any, device: Any = "cpu", dtype: str = "float32") -> BuiltVLM:

@@ -15,7 +15,7 @@ from harness.errors import HarnessError
 
 IMAGE_TOKEN = "<image>"
 FEATURE_LAYER = -2  # LLaVA-1.5: the second-to-last layer of the vision tower
-SELECT_STRATEGY = "default"  # drop the CLS token, keep the patch tokens
+SELECT_STRATEGY = "default"  # drop the CLS token, keep the patch tokens ("full" for towers without CLS)
 
 
 def image_token_id(tokenizer: Any) -> int:
@@ -56,38 +56,43 @@ def _load_image_processor(image_processor: Any) -> Any:
     return AutoImageProcessor.from_pretrained(str(image_processor))
 
 
-def llava_config(vision_config: Any, text_config: Any, image_token: int, pad_token_id: int | None) -> Any:
+def llava_config(vision_config: Any, text_config: Any, image_token: int, pad_token_id: int | None,
+                 select_strategy: str = SELECT_STRATEGY) -> Any:
     """The LLaVA-1.5 ``LlavaConfig`` for a CLIP-like tower and a LLaMA text config."""
     from transformers import LlavaConfig
 
     patches = (vision_config.image_size // vision_config.patch_size) ** 2
     config = LlavaConfig(
         vision_config=vision_config, text_config=text_config, image_token_index=image_token,
-        image_seq_length=patches, vision_feature_layer=FEATURE_LAYER, vision_feature_select_strategy=SELECT_STRATEGY,
+        image_seq_length=patches, vision_feature_layer=FEATURE_LAYER, vision_feature_select_strategy=select_strategy,
         projector_hidden_act="gelu", multimodal_projector_bias=True,
     )
     config.pad_token_id = pad_token_id
     return config
 
 
-def llava_processor(image_processor: Any, tokenizer: Any, patch_size: int, chat_template: str | None = None) -> Any:
+def llava_processor(image_processor: Any, tokenizer: Any, patch_size: int, chat_template: str | None = None,
+                    select_strategy: str = SELECT_STRATEGY) -> Any:
     """A ``LlavaProcessor`` expanding each ``<image>`` to one placeholder per patch token."""
     from transformers import LlavaProcessor
 
     return LlavaProcessor(
         image_processor=image_processor, tokenizer=tokenizer, patch_size=patch_size,
-        vision_feature_select_strategy=SELECT_STRATEGY, num_additional_image_tokens=1,  # the CLS token
+        # "default": the tower adds a CLS token that the model drops; "full": no CLS, nothing dropped
+        vision_feature_select_strategy=select_strategy, num_additional_image_tokens=int(select_strategy == "default"),
         image_token=IMAGE_TOKEN, chat_template=chat_template or getattr(tokenizer, "chat_template", None),
     )
 
 
 def compose_llava(llm: Any, tokenizer: Any, vision: Any, image_processor: Any, attn_implementation: str = "sdpa",
-                  dtype: str = "float32", chat_template: str | None = None, seed: int = 0) -> tuple[Any, Any]:
+                  dtype: str = "float32", chat_template: str | None = None, seed: int = 0,
+                  select_strategy: str = SELECT_STRATEGY) -> tuple[Any, Any]:
     """Compose a LLaVA model and its processor.
 
     ``llm``: a ``LlamaForCausalLM`` (or its folder); ``vision``: a ``CLIPVisionModel`` (or a CLIP
     folder, two-tower or vision-only); ``tokenizer`` and ``image_processor``: objects or folders.
     The projector (Linear(vision_dim, d) - GELU - Linear(d, d)) is initialized from ``seed``.
+    ``select_strategy``: "default" drops the tower's CLS token (CLIP), "full" keeps every token (SigLIP).
     Embeddings grow to the tokenizer (to a multiple of 64) when the tokenizer has more tokens.
     """
     import torch
@@ -97,11 +102,12 @@ def compose_llava(llm: Any, tokenizer: Any, vision: Any, image_processor: Any, a
     tokenizer = _load_tokenizer(tokenizer)
     image_token = image_token_id(tokenizer)
     llm = _load(llm, "LlamaForCausalLM", dtype, attn_implementation)
-    vision = _load(vision, "CLIPVisionModel", dtype, attn_implementation)
+    vision = _load(vision, "CLIPVisionModel" if select_strategy == "default" else "SiglipVisionModel", dtype,
+                   attn_implementation)
     image_processor = _load_image_processor(image_processor)
     if len(tokenizer) > llm.get_input_embeddings().num_embeddings:
         llm.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
-    config = llava_config(vision.config, llm.config, image_token, tokenizer.pad_token_id)
+    config = llava_config(vision.config, llm.config, image_token, tokenizer.pad_token_id, select_strategy)
     with torch.device("meta"):  # an empty shell: its big parts are replaced by the pretrained modules
         model = LlavaForConditionalGeneration(config)
     model.model.vision_tower = vision
@@ -116,7 +122,8 @@ def compose_llava(llm: Any, tokenizer: Any, vision: Any, image_processor: Any, a
     model = model.to(getattr(torch, dtype))
     model.set_attn_implementation(attn_implementation)
     model.eval()
-    processor = llava_processor(image_processor, tokenizer, int(vision.config.patch_size), chat_template)
+    processor = llava_processor(image_processor, tokenizer, int(vision.config.patch_size), chat_template,
+                                select_strategy)
     return model, processor
 
 

@@ -14,8 +14,9 @@ from harness_plugins.vision.images import CLIP_MEAN, CLIP_STD, load_image
 clip = ClipEncoder()
 
 
-def test_entry_point_module_imports_no_heavy_library():
-    code = ("import sys, harness_plugins.vision.clip; "
+@pytest.mark.parametrize("module", ["harness_plugins.vision.clip", "harness_plugins.vision.siglip"])
+def test_entry_point_module_imports_no_heavy_library(module):
+    code = (f"import sys, {module}; "
             "print([m for m in ('torch', 'transformers', 'PIL') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
