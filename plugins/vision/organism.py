@@ -201,6 +201,7 @@ def build_clip_organism(out_dir: Path, seed: int = 0, quick: bool = False,
     """
     import torch
     from transformers import CLIPVisionModel
+    from transformers.utils import logging as hf_logging
 
     spec = QUICK if quick else ClipOrganismSpec()
     out_dir = Path(out_dir)
@@ -215,7 +216,12 @@ def build_clip_organism(out_dir: Path, seed: int = 0, quick: bool = False,
         # Keep only the vision tower: load it back the way users will (from the two-tower folder).
         two_tower = tmp / "two_tower"
         model.save_pretrained(str(two_tower))
-        tower = CLIPVisionModel.from_pretrained(str(two_tower), dtype=torch.float32)
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # the text-tower weights it skips are expected, not news
+        try:
+            tower = CLIPVisionModel.from_pretrained(str(two_tower), dtype=torch.float32)
+        finally:
+            hf_logging.set_verbosity(verbosity)
         shutil.rmtree(two_tower)
         tower.save_pretrained(str(tmp))
         processor.save_pretrained(str(tmp))
