@@ -32,3 +32,18 @@ def test_llama2_and_clip_organisms_compose_into_a_llava_that_round_trips(tmp_pat
                                                 add_special_tokens=False)
     with torch.no_grad():
         torch.testing.assert_close(reloaded(**batch2).logits, before, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_build_vlm_from_a_run_config_records_the_attention_choice():
+    from types import SimpleNamespace
+
+    from harness_plugins.vlm.build import build_vlm
+
+    config = SimpleNamespace(backbone=SimpleNamespace(name="llama1", variant=None, path=None),
+                             vision=SimpleNamespace(name="clip", variant=None, path=None),
+                             attention="auto", seed=0)
+    built = build_vlm(config)
+    assert built.attention == "sdpa" and "xformers" in built.attention_reason  # why xformers was skipped
+    assert built.model.config.text_config._attn_implementation == "sdpa"
+    assert built.model.config.vision_config.image_size == 64
