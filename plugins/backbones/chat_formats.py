@@ -7,6 +7,7 @@ Formats: ``vicuna_v1`` (LLaVA's LLaMA-1 format), ``llama2`` (``[INST]``/``<<SYS>
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -73,12 +74,38 @@ def parse_conversation(conversation: Sequence[dict], sample_id: str, ends_with: 
     return system, turns
 
 
+def _jinja(text: str) -> str:
+    return json.dumps(text)  # a JSON string is a valid Jinja string literal
+
+
+# Hugging Face chat templates (messages with role/content) giving the same text as the pieces.
+# No bos_token in them: the tokenizer adds BOS when the text is tokenized, as render() does.
+SYSTEM_AND_REST = ("{%- if messages[0]['role'] == 'system' -%}{%- set sys = messages[0]['content'] | trim -%}"
+                   "{%- set msgs = messages[1:] -%}{%- else -%}{%- set sys = DEFAULT -%}{%- set msgs = messages -%}"
+                   "{%- endif -%}")
+VICUNA_TEMPLATE = (SYSTEM_AND_REST.replace("DEFAULT", _jinja(VICUNA_SYSTEM)) + "{{ sys + ' ' }}"
+                   "{%- for m in msgs -%}{%- if m['role'] == 'user' -%}{{ 'USER: ' + m['content'] | trim + ' ' }}"
+                   "{%- else -%}{{ 'ASSISTANT: ' + m['content'] | trim + eos_token }}{%- endif -%}{%- endfor -%}"
+                   "{%- if add_generation_prompt -%}{{ 'ASSISTANT:' }}{%- endif -%}")
+LLAMA2_TEMPLATE = (SYSTEM_AND_REST.replace("DEFAULT", _jinja(LLAMA2_SYSTEM)) +
+                   "{%- for m in msgs -%}{%- if m['role'] == 'user' -%}"
+                   "{%- if loop.index0 > 0 -%}{{ bos_token }}{%- endif -%}"
+                   "{{ '[INST] ' + ('<<SYS>>\\n' + sys + '\\n<</SYS>>\\n\\n' if loop.index0 == 0 else '')"
+                   " + m['content'] | trim + ' [/INST]' }}"
+                   "{%- else -%}{{ ' ' + m['content'] | trim + ' ' + eos_token }}{%- endif -%}{%- endfor -%}")
+LLAMA3_TEMPLATE = ("{%- for m in messages -%}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\\n\\n'"
+                   " + m['content'] | trim + '<|eot_id|>' }}{%- endfor -%}"
+                   "{%- if add_generation_prompt -%}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
+                   "{%- endif -%}")
+
+
 @dataclass(frozen=True)
 class ChatFormat:
     """A chat format: which special tokens it needs and how it lays out turns."""
 
     name: str
     description: str
+    chat_template: str | None = None  # the same layout as a Hugging Face chat template
 
     def required_tokens(self, bos: str, eos: str) -> tuple[str, ...]:
         return (bos, eos)
@@ -167,9 +194,9 @@ class Plain(ChatFormat):
 
 
 FORMATS: dict[str, ChatFormat] = {
-    "vicuna_v1": VicunaV1("vicuna_v1", "LLaVA's Vicuna v1 format, used for LLaMA-1"),
-    "llama2": Llama2("llama2", "LLaMA-2-chat [INST] format with <<SYS>>"),
-    "llama3": Llama3("llama3", "LLaMA-3-instruct header tokens and <|eot_id|>"),
+    "vicuna_v1": VicunaV1("vicuna_v1", "LLaVA's Vicuna v1 format, used for LLaMA-1", VICUNA_TEMPLATE),
+    "llama2": Llama2("llama2", "LLaMA-2-chat [INST] format with <<SYS>>", LLAMA2_TEMPLATE),
+    "llama3": Llama3("llama3", "LLaMA-3-instruct header tokens and <|eot_id|>", LLAMA3_TEMPLATE),
     "plain": Plain("plain", "LLaVA stage-1 alignment: image then caption (caption supervised)"),
 }
 

@@ -43,7 +43,8 @@ def check_format_tokens(tokenizer: Any, chat_format: str, source: str) -> None:
 
 
 def apply_token_policy(tokenizer: Any, chat_format: str, source: str) -> Any:
-    """Add the dedicated pad token and the image token (as special tokens) and check the format's tokens.
+    """Add the dedicated pad token and the image token (as special tokens), check the format's tokens,
+    and set the format's chat template.
 
     Changes ``tokenizer`` in place and returns it. Idempotent: a tokenizer saved after this keeps them.
     """
@@ -52,6 +53,9 @@ def apply_token_policy(tokenizer: Any, chat_format: str, source: str) -> Any:
     if new:
         tokenizer.add_special_tokens({"additional_special_tokens": new}, replace_extra_special_tokens=False)
     tokenizer.pad_token = PAD_TOKEN
+    template = get_format(chat_format).chat_template
+    if template:  # so a saved checkpoint's processor formats prompts like render() does
+        tokenizer.chat_template = template
     if tokenizer.pad_token_id == tokenizer.eos_token_id:  # cannot happen after the above; guards the invariant
         raise HarnessError(f"tokenizer in {source}: pad token equals EOS", "report this as a bug")
     return tokenizer

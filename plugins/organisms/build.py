@@ -114,8 +114,10 @@ def build_organisms(out_root: Path = PACKAGED, only: tuple[str, ...] = (), seed:
                 continue
             from harness.lazy import load_ref
 
-            load_ref(f"{VISION_BUILDER}:build_clip_organism")(Path(out_root) / "clip", seed, quick)
-            records.append({"organism": "clip", "seed": seed, "mode": "quick" if quick else "full"})
+            builder = load_ref(f"{VISION_BUILDER}:build_clip_organism")
+            record = builder(Path(out_root) / "clip", seed, quick,
+                             progress=(lambda d, t, loss: progress("clip", d, t, loss)) if progress else None)
+            records.append({"organism": "clip", **(record or {})})
             continue
         records.append(build_llama_organism(ORGANISMS[name], Path(out_root) / name, seed, quick, source, progress))
     return records
