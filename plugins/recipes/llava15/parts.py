@@ -28,11 +28,14 @@ def build_parts(cfg: Any, device: str = "cpu") -> Parts:
     from harness.plugin_manager import get_plugins
     from harness_plugins.attention.choose import choose_attention
     from harness_plugins.backbones.render import render_conversation
-    from harness_plugins.vlm.compose import compose_llava, image_token_id, llava_processor
+    from harness_plugins.vlm.build import compose_from_plugins
+    from harness_plugins.vlm.compose import image_token_id, llava_processor
 
     plugins = get_plugins()
-    backbone = load_ref(plugins.registry("backbones").entry(cfg.backbone.name).spec.implementation)()
-    vision = load_ref(plugins.registry("vision").entry(cfg.vision.name).spec.implementation)()
+    bspec = plugins.registry("backbones").entry(cfg.backbone.name).spec
+    vspec = plugins.registry("vision").entry(cfg.vision.name).spec
+    backbone = load_ref(bspec.implementation)(bspec.model_card)
+    vision = load_ref(vspec.implementation)(vspec.model_card)
     attention = choose_attention(cfg.attention, device).name
     b_args = dict(variant=cfg.backbone.variant, path=cfg.backbone.path)
     v_args = dict(variant=cfg.vision.variant, path=cfg.vision.path)
@@ -41,10 +44,11 @@ def build_parts(cfg: Any, device: str = "cpu") -> Parts:
     info = vision.info(**v_args)
 
     def build_model() -> Any:
-        llm = backbone.load_model(**b_args, dtype="float32", attn_implementation=attention, tokenizer=tokenizer)
-        tower = vision.load_model(**v_args, dtype="float32", attn_implementation=attention)
-        model, _ = compose_llava(llm, tokenizer, tower, image_processor, attn_implementation=attention,
-                                 dtype="float32", seed=cfg.seed)
+        # A fresh composition each time: stage 2 starts from stage 1's projector, never from a reused engine's module.
+        model, _ = compose_from_plugins(backbone, vision, backbone_variant=cfg.backbone.variant,
+                                        backbone_path=cfg.backbone.path, vision_variant=cfg.vision.variant,
+                                        vision_path=cfg.vision.path, attn_implementation=attention,
+                                        dtype="float32", seed=cfg.seed)
         model.train()
         return model
 

@@ -1,0 +1,110 @@
+"""``harness train`` end to end on the organisms: both stages, export, reuse, refusal of foreign runs."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}
+
+
+@pytest.fixture(scope="module")
+def organisms(tmp_path_factory):
+    """The packaged organisms when built, else a quick build (llama3 + clip) in a temporary folder."""
+    from harness.lazy import load_ref
+    from harness.errors import HarnessError
+    from harness.plugin_manager import get_plugins
+
+    spec = get_plugins().registry("backbones").entry("llama3").spec
+    try:
+        load_ref(spec.implementation)(spec.model_card).weights_dir("tiny")
+        return []
+    except HarnessError:
+        out = tmp_path_factory.mktemp("organisms")
+        done = subprocess.run([str(Path(sys.executable).parent / "harness"), "organisms", "build", "--quick",
+                               "--only", "llama3", "--only", "clip", "--out", str(out)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return [f"backbone.path={out / 'llama3'}", f"vision.path={out / 'clip'}"]
+
+
+@pytest.fixture(scope="module")
+def llava_json(tmp_path_factory):
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("data")
+    rows = []
+    for i in range(24):
+        name = list(COLOURS)[i % 3]
+        Image.new("RGB", (64, 64), COLOURS[name]).save(root / f"{i}.png")
+        rows.append({"id": f"s{i}", "image": f"{i}.png", "conversations": [
+            {"from": "human", "value": "<image>\nWhat colour is the image?"}, {"from": "gpt", "value": name}]})
+    (root / "train.json").write_text(json.dumps(rows))
+    return [f"data.train={root / 'train.json'}", f"data.image_root={root}"]
+
+
+SMALL = ["recipe.align.global_batch=8", "recipe.align.micro_batch=4", "recipe.finetune.global_batch=8",
+         "recipe.finetune.micro_batch=4", "recipe.checkpoint_every=2"]
+
+
+def _harness(args, home, check=True):
+    env = os.environ | {"HARNESS_HOME": str(home), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([str(Path(sys.executable).parent / "harness"), *args], env=env, capture_output=True,
+                          text=True, timeout=600)
+    if check:
+        assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def trained(organisms, llava_json, tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    overrides = [*organisms, *llava_json, *SMALL]
+    done = _harness(["train", *overrides], home)
+    export = Path(done.stdout.strip().split()[-1])
+    return home, overrides, export
+
+
+def test_train_exports_a_standard_hf_llava_with_processor_and_card(trained):
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    _, _, export = trained
+    model = LlavaForConditionalGeneration.from_pretrained(export)
+    processor = AutoProcessor.from_pretrained(export)
+    assert type(processor).__name__ == "LlavaProcessor" and processor.tokenizer.chat_template
+    assert (export / "model.safetensors").is_file()
+    card = (export / "README.md").read_text()
+    assert "llama3" in card and "clip" in card and "train.json" in card and "llava15" in card
+    meta = json.loads((export / "harness.json").read_text())
+    assert meta["training_hash"] == meta["hashes"]["training"]
+    assert model.config.image_token_id == processor.tokenizer.convert_tokens_to_ids("<image>")
+
+
+def test_train_records_metrics_and_throughput_per_stage(trained):
+    _, _, export = trained
+    run_dir = export.parent
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert {r["stage"] for r in rows} == {"align", "finetune"}
+    summary = json.loads((run_dir / "training_summary.json").read_text())["stages"]
+    assert summary["align"]["tokens_per_s"] > 0 and summary["finetune"]["steps"] == 3
+    assert json.loads((run_dir / "align" / "deepspeed_config.json").read_text())["zero_optimization"]["stage"] == 2
+    assert json.loads((run_dir / "finetune" / "deepspeed_config.json").read_text())["zero_optimization"]["stage"] == 3
+
+
+def test_second_train_reuses_the_finished_checkpoint(trained):
+    home, overrides, export = trained
+    before = (export / "model.safetensors").stat().st_mtime_ns
+    done = _harness(["train", *overrides], home)
+    assert "already trained" in done.stdout and str(export) in done.stdout
+    assert (export / "model.safetensors").stat().st_mtime_ns == before
+
+
+def test_resume_into_a_run_of_another_training_is_refused(trained):
+    home, overrides, export = trained
+    done = _harness(["train", "--run-dir", str(export.parent), *overrides, "seed=5", "resume=true"], home, check=False)
+    assert done.returncode == 2
+    assert "training hash" in done.stderr and len(done.stderr.strip().splitlines()) == 1
