@@ -84,7 +84,8 @@ def test_llama3_tokenizer_has_its_special_tokens_and_groups_digits_by_three(toke
     for special in ("<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"):
         assert len(tok.encode(special, add_special_tokens=False)) == 1
     assert (tok.bos_token, tok.eos_token) == ("<|begin_of_text|>", "<|end_of_text|>")
-    assert tok.convert_ids_to_tokens(tok.encode("1234567", add_special_tokens=False)) == ["123", "456", "7"]
+    groups = [piece for piece, _ in tok.backend_tokenizer.pre_tokenizer.pre_tokenize_str("1234567")]
+    assert groups == ["123", "456", "7"]
     assert tokenizers["llama1"].convert_ids_to_tokens(tokenizers["llama1"].encode("12", add_special_tokens=False)) \
         == ["▁", "1", "2"]
 
@@ -131,9 +132,9 @@ def bits_per_character(generation: str, texts: list[str]) -> float:
 
 
 def test_a_later_generation_knows_more_of_the_held_out_scene_text():
-    """Bits per character (tokenizer-independent) on held-out corpus documents: 15 units beat 1."""
+    """Bits per character (tokenizer-independent) on held-out corpus documents: 1 < 2 < 15 units."""
     from harness_plugins.scene.world import corpus
 
     texts = list(corpus(987_654, 40))
-    bpc = {g: bits_per_character(g, texts) for g in ("llama1", "llama3")}
-    assert bpc["llama3"] < bpc["llama1"], bpc
+    bpc = {g: bits_per_character(g, texts) for g in GENERATIONS}
+    assert bpc["llama3"] < bpc["llama2"] < bpc["llama1"], bpc
