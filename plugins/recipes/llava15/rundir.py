@@ -43,8 +43,8 @@ def _config_training_hash(run_dir: Path) -> str | None:
         raise HarnessError(f"{path} is not a harness run config", "pick another run directory") from None
 
 
-def claim(run_dir: Path, training_hash: str, resume: bool) -> RunState:
-    """Check the directory may be trained into, and return its (new or resumed) state."""
+def check(run_dir: Path, training_hash: str, resume: bool) -> RunState | None:
+    """Raise if the directory may not be trained into; its resumable state, or None for a new run. Writes nothing."""
     run_dir = Path(run_dir)
     config_hash = _config_training_hash(run_dir) if run_dir.is_dir() else None
     if config_hash is not None and config_hash != training_hash:
@@ -74,6 +74,15 @@ def claim(run_dir: Path, training_hash: str, resume: bool) -> RunState:
         if foreign:
             raise HarnessError(f"{run_dir} already holds files the recipe did not write ({', '.join(foreign[:3])})",
                                "pick an empty or new run directory")
+    return None
+
+
+def claim(run_dir: Path, training_hash: str, resume: bool) -> RunState:
+    """Check the directory may be trained into, and return its (new or resumed) state."""
+    run_dir = Path(run_dir)
+    state = check(run_dir, training_hash, resume)
+    if state is not None:
+        return state
     run_dir.mkdir(parents=True, exist_ok=True)
     state = RunState(training_hash, "running", [])
     state.save(run_dir)
