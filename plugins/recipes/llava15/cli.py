@@ -81,12 +81,14 @@ def train_cmd(overrides: tuple[str, ...], run_dir: str | None) -> None:
     if default_dir and (done := finished_checkpoint(training_hash)):
         console().print(f"already trained (training hash {training_hash}): {done}")
         return
-    if "LOCAL_RANK" not in os.environ:
+    from harness_plugins.recipes.llava15.distributed import launched
+
+    if not launched():
         # Before anything heavy is imported or launched: refuse a foreign, finished or unresumed run dir.
         from harness_plugins.recipes.llava15.rundir import check
 
         check(target, training_hash, bool(cfg.resume))
-    if getattr(cfg.launcher, "value", cfg.launcher) != "none" and "LOCAL_RANK" not in os.environ:
+    if getattr(cfg.launcher, "value", cfg.launcher) != "none" and not launched():
         command = launch_command(cfg, ["train", "--run-dir", str(target), *overrides])
         console().print("launching: " + " ".join(command), style="dim")
         code = subprocess.call(command)

@@ -33,6 +33,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def launched() -> bool:
+    """Whether this process was started by torchrun or DeepSpeed's launcher (they set RANK and WORLD_SIZE)."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
 def setup() -> DistInfo:
     """Initialise torch.distributed once (reusing an existing group) and pick DeepSpeed's accelerator."""
     import torch
@@ -44,15 +49,18 @@ def setup() -> DistInfo:
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-            os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", LOCAL_WORLD_SIZE="1",
-                              MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if cuda:
             torch.cuda.set_device(local_rank)
+        backend = "nccl" if cuda else "gloo"
+        if not launched():
+            # A group of one on a free port, set up without touching os.environ: child processes
+            # (a launcher, a test's subprocess) must not believe they were launched by us.
+            dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1)
+            os.environ.setdefault("LOCAL_RANK", "0")  # DeepSpeed's engine asserts it; RANK/WORLD_SIZE stay unset
         import deepspeed
 
-        deepspeed.init_distributed(dist_backend="nccl" if cuda else "gloo", verbose=False)
+        deepspeed.init_distributed(dist_backend=backend, verbose=False, auto_mpi_discovery=False)
     rank, world = dist.get_rank(), dist.get_world_size()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     return DistInfo(rank, world, local_rank, f"cuda:{local_rank}" if cuda else "cpu")

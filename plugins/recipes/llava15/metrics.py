@@ -62,8 +62,15 @@ class MetricsLog:
 
     def __init__(self, path: Path, enabled: bool):
         self.path, self.enabled = path, enabled
+        self.tensorboard = None
         if enabled:
             path.parent.mkdir(parents=True, exist_ok=True)
+            try:  # optional extra `harness[tensorboard]`
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tensorboard = SummaryWriter(log_dir=str(path.parent / "tensorboard"))
+            except ImportError:
+                pass
 
     def truncate_after(self, stage: str, step: int) -> None:
         """On resume: drop lines of steps after the checkpoint (they will be recomputed)."""
@@ -80,6 +87,10 @@ class MetricsLog:
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
                 fh.flush()
+        if self.tensorboard is not None:
+            for key in ("loss", "lr", "tokens_per_s"):
+                self.tensorboard.add_scalar(f"{record['stage']}/{key}", record[key], record["step"])
+            self.tensorboard.flush()
 
 
 class Progress:

@@ -1,0 +1,40 @@
+"""The recipe's typed settings through the config machinery: profiles, overrides, wrong types."""
+import pytest
+
+from harness.cli.config_cmds import resolve_cells
+from harness.errors import HarnessError
+from harness_plugins.recipes.llava15.train import stage_plans
+
+
+def test_organism_profile_is_picked_for_tiny_backbones():
+    (resolved,) = resolve_cells(("backbone=llama3",), multirun=False)
+    recipe = resolved.config.recipe
+    assert recipe.profile == "organism" and recipe.align.global_batch == 32 and recipe.max_length == 256
+
+
+def test_full_profile_is_the_published_recipe():
+    (resolved,) = resolve_cells(("recipe.profile=full",), multirun=False)
+    align, finetune = stage_plans(resolved.config.recipe, seed=0, on_gpu=True)
+    assert (align.lr, align.global_batch, align.zero_stage, align.train_llm) == (1e-3, 256, 2, False)
+    assert (finetune.lr, finetune.global_batch, finetune.zero_stage, finetune.train_llm) == (2e-5, 128, 3, True)
+    assert align.precision == finetune.precision == "bf16" and finetune.warmup_ratio == 0.03
+
+
+def test_overrides_reach_the_stage_plans():
+    (resolved,) = resolve_cells(("recipe.finetune.lr=1e-5", "recipe.zero_stage=3", "recipe.lora.enabled=true",
+                                 "recipe.lora.r=8"), multirun=False)
+    align, finetune = stage_plans(resolved.config.recipe, seed=0, on_gpu=False)
+    assert finetune.lr == 1e-5 and align.zero_stage == finetune.zero_stage == 3
+    assert finetune.lora["r"] == 8 and align.lora is None and align.precision == "fp32"
+
+
+def test_learning_rate_of_the_wrong_type_is_one_line():
+    with pytest.raises(HarnessError) as err:
+        resolve_cells(("recipe.finetune.lr=fast",), multirun=False)
+    assert "recipe.finetune.lr" in err.value.one_line() and "\n" not in err.value.one_line()
+
+
+def test_half_precision_on_the_cpu_is_refused():
+    (resolved,) = resolve_cells(("recipe.precision=bf16",), multirun=False)
+    with pytest.raises(HarnessError, match="needs a GPU"):
+        stage_plans(resolved.config.recipe, seed=0, on_gpu=False)
