@@ -108,3 +108,40 @@ def test_resume_into_a_run_of_another_training_is_refused(trained):
     done = _harness(["train", "--run-dir", str(export.parent), *overrides, "seed=5", "resume=true"], home, check=False)
     assert done.returncode == 2
     assert "training hash" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_harness_train_killed_in_finetune_resumes_to_the_same_losses(organisms, llava_json, tmp_path):
+    import signal
+    import time
+
+    overrides = [*organisms, *llava_json, "recipe.align.global_batch=4", "recipe.align.micro_batch=4",
+                 "recipe.finetune.global_batch=4", "recipe.finetune.micro_batch=4", "recipe.checkpoint_every=2"]
+    _harness(["train", *overrides], tmp_path / "full")
+    home = tmp_path / "killed"
+    env = os.environ | {"HARNESS_HOME": str(home), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "harness"), "train", *overrides], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    latest = None
+    while time.time() < deadline and proc.poll() is None:
+        found = list(home.glob("checkpoints/*/finetune/latest"))
+        if found and found[0].read_text().strip() >= "step0000002":
+            latest = found[0]
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert latest is not None, "the run ended before it could be killed"
+    run_dir = latest.parent.parent
+    assert not (run_dir / "model").exists() and latest.read_text().strip() < "step0000006"
+    again = _harness(["train", *overrides], home, check=False)
+    assert again.returncode == 2 and "resume=true" in again.stderr  # an interrupted run is not silently restarted
+    _harness(["train", *overrides, "resume=true"], home)
+
+    def losses(root):
+        (metrics,) = root.glob("checkpoints/*/metrics.jsonl")
+        return [(r["stage"], r["step"], r["loss"]) for r in map(json.loads, metrics.read_text().splitlines())]
+
+    full, resumed = losses(tmp_path / "full"), losses(home)
+    assert [s[:2] for s in resumed] == [s[:2] for s in full]
+    assert [s[2] for s in resumed] == pytest.approx([s[2] for s in full], abs=1e-6)
