@@ -38,3 +38,9 @@ def test_half_precision_on_the_cpu_is_refused():
     (resolved,) = resolve_cells(("recipe.precision=bf16",), multirun=False)
     with pytest.raises(HarnessError, match="needs a GPU"):
         stage_plans(resolved.config.recipe, seed=0, on_gpu=False)
+
+
+def test_unknown_schedule_is_refused_before_training():
+    (resolved,) = resolve_cells(("recipe.schedule=cosin",), multirun=False)
+    with pytest.raises(HarnessError, match="unknown recipe.schedule 'cosin'"):
+        stage_plans(resolved.config.recipe, seed=0, on_gpu=False)

@@ -40,6 +40,7 @@ class StagePlan:
     epochs: float = 1.0
     max_steps: Optional[int] = None
     warmup_ratio: float = 0.03
+    schedule: str = "cosine"
     weight_decay: float = 0.0
     precision: str = "fp32"  # fp32 | bf16 | fp16 (already resolved from "auto")
     offload: str = "none"
@@ -68,14 +69,24 @@ class StageResult:
             "final_loss": self.losses[-1] if self.losses else None, "first_loss": self.losses[0] if self.losses else None}
 
 
-def cosine_with_warmup(total_steps: int, warmup_ratio: float):
-    """LLaVA's schedule (HF get_cosine_schedule_with_warmup): linear warmup, cosine decay to 0."""
+SCHEDULES = ("cosine", "linear", "constant")
+
+
+def cosine_with_warmup(total_steps: int, warmup_ratio: float, schedule: str = "cosine"):
+    """LLaVA's schedule (HF get_cosine_schedule_with_warmup): linear warmup, then cosine decay to 0
+    (or linear decay, or constant)."""
+    if schedule not in SCHEDULES:
+        raise HarnessError(f"unknown recipe.schedule {schedule!r}", f"use one of {', '.join(SCHEDULES)}")
     warmup = math.ceil(total_steps * warmup_ratio)
 
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / (warmup + 1)
         progress = (step - warmup) / max(1, total_steps - warmup)
+        if schedule == "constant":
+            return 1.0
+        if schedule == "linear":
+            return max(0.0, 1.0 - progress)
         return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
 
     return factor
@@ -189,7 +200,7 @@ def run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], pa
     if plan.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     trainable = [p for p in model.parameters() if p.requires_grad]
-    factor = cosine_with_warmup(order.total_steps, plan.warmup_ratio)
+    factor = cosine_with_warmup(order.total_steps, plan.warmup_ratio, plan.schedule)
     optimizer = None
     if "optimizer" not in ds_config:
         # torch's AdamW: DeepSpeed's fused Adam needs a JIT CUDA build (fails on TORCH_CUDA_ARCH_LIST=9.0a).

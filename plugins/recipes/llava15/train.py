@@ -31,6 +31,9 @@ def stage_plans(recipe: Any, seed: int, on_gpu: bool) -> list[StagePlan]:
         precision = "bf16" if on_gpu else "fp32"
     if precision in ("bf16", "fp16") and not on_gpu:
         raise HarnessError(f"recipe.precision={precision} needs a GPU", "use recipe.precision=auto or fp32 on the CPU")
+    from harness_plugins.recipes.llava15.stage import cosine_with_warmup
+
+    cosine_with_warmup(1, recipe.warmup_ratio, recipe.schedule)  # an unknown schedule fails before any work
     lora = recipe.lora
     plans = []
     for name in STAGES:
@@ -41,7 +44,7 @@ def stage_plans(recipe: Any, seed: int, on_gpu: bool) -> list[StagePlan]:
         plans.append(StagePlan(
             name=name, lr=float(s.lr), global_batch=s.global_batch, micro_batch=s.micro_batch,
             train_llm=name == "finetune", zero_stage=recipe.zero_stage if recipe.zero_stage is not None else s.zero_stage,
-            epochs=s.epochs, max_steps=s.max_steps, warmup_ratio=recipe.warmup_ratio, weight_decay=recipe.weight_decay,
+            epochs=s.epochs, max_steps=s.max_steps, warmup_ratio=recipe.warmup_ratio, schedule=recipe.schedule, weight_decay=recipe.weight_decay,
             precision=precision, offload=_value(recipe.offload), gradient_checkpointing=recipe.gradient_checkpointing,
             checkpoint_every=recipe.checkpoint_every, seed=seed + STAGES.index(name),
             deepspeed_config=recipe.deepspeed_config,
