@@ -145,3 +145,13 @@ def test_harness_train_killed_in_finetune_resumes_to_the_same_losses(organisms, 
     full, resumed = losses(tmp_path / "full"), losses(home)
     assert [s[:2] for s in resumed] == [s[:2] for s in full]
     assert [s[2] for s in resumed] == pytest.approx([s[2] for s in full], abs=1e-6)
+
+
+def test_launcher_torchrun_trains_in_two_processes(organisms, llava_json, tmp_path):
+    done = _harness(["train", "launcher=torchrun", "num_gpus=2", *organisms, *llava_json, *SMALL], tmp_path)
+    assert "torchrun --nproc_per_node 2" in " ".join(done.stdout.split())
+    (summary,) = tmp_path.glob("checkpoints/*/training_summary.json")
+    stages = json.loads(summary.read_text())["stages"]
+    assert stages["align"]["world_size"] == stages["finetune"]["world_size"] == 2
+    again = _harness(["train", "launcher=torchrun", "num_gpus=2", *organisms, *llava_json, *SMALL], tmp_path)
+    assert "already trained" in again.stdout

@@ -19,13 +19,22 @@ import click
 from harness.errors import HarnessError
 
 
+def _tool(name: str) -> str:
+    """A console script of this environment (beside the running Python), else from PATH."""
+    local = Path(sys.executable).parent / name
+    found = str(local) if local.is_file() else shutil.which(name)
+    if not found:
+        raise HarnessError(f"{name} is not installed in this environment", "install it or use another launcher")
+    return found
+
+
 def launch_command(cfg: Any, argv: list[str]) -> list[str]:
     """The launcher command line that runs ``harness <argv>`` in every process."""
     launcher = getattr(cfg.launcher, "value", cfg.launcher)
-    script = shutil.which("harness") or sys.argv[0]
+    script = _tool("harness")
     per_node = str(cfg.num_gpus or 1)
     if launcher == "torchrun":
-        cmd = [shutil.which("torchrun") or "torchrun", "--nproc_per_node", per_node, "--nnodes", str(cfg.num_nodes)]
+        cmd = [_tool("torchrun"), "--nproc_per_node", per_node, "--nnodes", str(cfg.num_nodes)]
         if cfg.num_nodes > 1:
             addr, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT", "29500")
             if not addr:
@@ -36,7 +45,7 @@ def launch_command(cfg: Any, argv: list[str]) -> list[str]:
             cmd += ["--standalone"]
         return cmd + [script, *argv]
     if launcher == "deepspeed":
-        cmd = [shutil.which("deepspeed") or "deepspeed"]
+        cmd = [_tool("deepspeed")]
         if cfg.hostfile:
             if not Path(cfg.hostfile).is_file():
                 raise HarnessError(f"hostfile {cfg.hostfile} does not exist", "fix hostfile= (lines like 'node1 slots=8')")
@@ -94,6 +103,10 @@ def train_cmd(overrides: tuple[str, ...], run_dir: str | None) -> None:
         code = subprocess.call(command)
         if code:
             raise HarnessError(f"the launched training exited with code {code}", "see the output above")
+        if default_dir:
+            import json
+
+            mark_finished(training_hash, Path(json.loads((target / "training.json").read_text())["export"]))
         return
     _ensure_config(target, resolved)
     spec = get_plugins().registry("recipes").entry(cfg.recipe.name).spec
