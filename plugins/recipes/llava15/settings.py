@@ -70,7 +70,9 @@ PROFILES: dict[str, dict[str, object]] = {
         "align.lr": 1e-3,
         "align.global_batch": 32,
         "align.micro_batch": 16,
-        "finetune.lr": 1e-3,
+        # Measured on the default scene data (seed 0, 2-core CPU): VQA exact match 36.7% with 3e-3 vs
+        # 32.3% with 1e-3 (majority answer 20.7%), about 3 minutes for both stages.
+        "finetune.lr": 3e-3,
         "finetune.global_batch": 32,
         "finetune.micro_batch": 16,
         "max_length": 256,
