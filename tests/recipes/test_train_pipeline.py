@@ -155,3 +155,9 @@ def test_launcher_torchrun_trains_in_two_processes(organisms, llava_json, tmp_pa
     assert stages["align"]["world_size"] == stages["finetune"]["world_size"] == 2
     again = _harness(["train", "launcher=torchrun", "num_gpus=2", *organisms, *llava_json, *SMALL], tmp_path)
     assert "already trained" in again.stdout
+
+
+def test_batch_that_does_not_divide_fails_in_one_line_writing_nothing(organisms, tmp_path):
+    done = _harness(["train", *organisms, "recipe.align.global_batch=30"], tmp_path, check=False)
+    assert done.returncode == 2 and "16 x 1 = 16" in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: ") and not (tmp_path / "checkpoints").exists()

@@ -58,16 +58,6 @@ def launch_command(cfg: Any, argv: list[str]) -> list[str]:
     raise HarnessError(f"unknown launcher {launcher!r}", "use launcher=none, torchrun or deepspeed")
 
 
-def _ensure_config(run_dir: Path, resolved: Any) -> None:
-    import yaml
-
-    from harness.runs import config_document, write_atomically
-
-    if not (run_dir / "config.yaml").exists() and int(os.environ.get("RANK", "0")) == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_atomically(run_dir / "config.yaml", yaml.safe_dump(config_document(resolved), sort_keys=False))
-
-
 @click.command("train")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None,
               help="Train (or resume) in this folder instead of HARNESS_HOME/checkpoints/<training hash>.")
@@ -108,7 +98,6 @@ def train_cmd(overrides: tuple[str, ...], run_dir: str | None) -> None:
 
             mark_finished(training_hash, Path(json.loads((target / "training.json").read_text())["export"]))
         return
-    _ensure_config(target, resolved)
     spec = get_plugins().registry("recipes").entry(cfg.recipe.name).spec
     export = load_ref(spec.implementation)(resolved, target)
     if int(os.environ.get("RANK", "0")) == 0:

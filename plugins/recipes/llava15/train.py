@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from harness.errors import HarnessError
-from harness_plugins.recipes.llava15 import distributed, rundir
+from harness_plugins.recipes.llava15 import distributed, dsconfig, rundir
 from harness_plugins.recipes.llava15.stage import StagePlan, StageResult, run_stage
 
 STAGES = ("align", "finetune")
@@ -53,18 +53,24 @@ def stage_plans(recipe: Any, seed: int, on_gpu: bool) -> list[StagePlan]:
     return plans
 
 
-def _claim(run_dir: Path, training_hash: str, resume: bool, info: distributed.DistInfo) -> rundir.RunState:
+def _claim(resolved: Any, run_dir: Path, resume: bool, info: distributed.DistInfo) -> rundir.RunState:
     error, state = None, None
     if info.is_main:
         try:
-            state = rundir.claim(run_dir, training_hash, resume)
+            state = rundir.claim(run_dir, resolved.hashes["training"], resume)
+            if not (run_dir / "config.yaml").exists():  # the run records what it trained
+                import yaml
+
+                from harness.runs import config_document, write_atomically
+
+                write_atomically(run_dir / "config.yaml", yaml.safe_dump(config_document(resolved), sort_keys=False))
         except HarnessError as exc:
             error = exc.one_line()
     error = distributed.broadcast_error(error)
     if error:
         raise HarnessError(error)
     distributed.barrier()
-    return state or rundir.RunState(training_hash, "running", [])
+    return state or rundir.RunState(resolved.hashes["training"], "running", [])
 
 
 def _load_align_weights(model: Any, path: Path) -> None:
@@ -94,7 +100,12 @@ def train(resolved: Any, run_dir: Path) -> Path:
     training_hash = resolved.hashes["training"]
     info = distributed.setup()
     plans = stage_plans(cfg.recipe, cfg.seed, on_gpu=info.device.startswith("cuda"))
-    state = _claim(run_dir, training_hash, bool(cfg.resume), info)
+    for plan in plans:  # bad batch sizes or a bad DeepSpeed JSON fail here, before anything is written
+        generated = dsconfig.generate(stage=plan.name, global_batch=plan.global_batch, micro_batch=plan.micro_batch,
+                                      world_size=info.world_size, zero_stage=plan.zero_stage,
+                                      precision=plan.precision, offload=plan.offload)
+        dsconfig.merge_user_config(generated, plan.deepspeed_config, stage=plan.name, world_size=info.world_size)
+    state = _claim(resolved, run_dir, bool(cfg.resume), info)
     parts = build_parts(cfg, info.device)
     align_records, finetune_records, data_desc = training_records(cfg)
     records = {"align": align_records, "finetune": finetune_records}
