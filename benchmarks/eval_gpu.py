@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from lmms_eval.tasks import TaskManager
 
-    from harness_plugins.evaluation import throughput
-    from harness_plugins.evaluation.synthetic import TinySizes, build_checkpoint, build_task
+    from harness.evaluation import throughput
+    from harness.evaluation.synthetic import TinySizes, build_checkpoint, build_task
 
     smoke = args.cpu_smoke
     if not smoke and not torch.cuda.is_available():

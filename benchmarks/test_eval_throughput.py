@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness_plugins.evaluation import throughput
-from harness_plugins.evaluation.synthetic import TinySizes, build_checkpoint, build_task
+from harness.evaluation import throughput
+from harness.evaluation.synthetic import TinySizes, build_checkpoint, build_task
 
 LIMIT = 64
 ROWS: list[throughput.Throughput] = []

@@ -1,18 +1,135 @@
-"""What ``harness run`` does with each resolved cell: create its run directory, then train and
-evaluate it (filled in as the recipe and evaluation land), then print the leaderboard."""
+"""What ``harness run`` does with each resolved cell.
+
+resolve (done by the caller) -> prepare the tasks' data -> find the trained checkpoint for the
+training hash, or train it with the recipe plugin -> evaluate through lmms-eval -> store metrics
+and per-sample rows in one transaction -> print the leaderboard with this run highlighted.
+"""
 from __future__ import annotations
 
+import dataclasses
+import time
+from importlib import metadata
+from pathlib import Path
+
+from harness.checkpoints import finished_checkpoint, mark_finished, training_dir
 from harness.cli.output import console
 from harness.config import ResolvedConfig
+from harness.errors import HarnessError
+from harness.lazy import load_ref
+from harness.paths import ensure_writable_home, store_path
+from harness.plugin_manager import get_plugins
 from harness.runs import create_run_dir
+from harness.specs import TaskSpec
+from harness.store import ResultsStore, RunRecord, open_store
+
+VERSIONED = ("harness", "torch", "transformers", "deepspeed", "lmms_eval", "datasets", "peft")
+
+
+def versions() -> dict[str, str]:
+    """Versions of the libraries that shape a result, stored with every run."""
+    found = {}
+    for name in VERSIONED:
+        try:
+            found[name] = metadata.version(name.replace("_", "-"))
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def task_specs(resolved: ResolvedConfig) -> list[TaskSpec]:
+    """The run's task and any extra ``eval.tasks``, canonical and without repeats."""
+    registry = get_plugins().registry("tasks")
+    specs: list[TaskSpec] = []
+    for name in [resolved.config.task.name, *resolved.config.eval.tasks]:
+        spec = registry.get(name)
+        if spec.name not in {s.name for s in specs}:
+            specs.append(spec)
+    return specs
+
+
+def prepare_tasks(resolved: ResolvedConfig, specs: list[TaskSpec]) -> dict[str, dict]:
+    """Make each task's data ready; the YAML overrides per lmms-eval task."""
+    overrides: dict[str, dict] = {}
+    for spec in specs:
+        if spec.prepare:
+            overrides.update(load_ref(spec.prepare)(resolved.config))
+    return overrides
+
+
+def ensure_checkpoint(resolved: ResolvedConfig) -> tuple[Path, float]:
+    """The trained checkpoint for this training hash: reused when finished, else trained (or
+    resumed from its last DeepSpeed checkpoint). Returns it and the seconds spent training."""
+    training_hash = resolved.hashes["training"]
+    found = finished_checkpoint(training_hash)
+    if found is not None:
+        console().print(f"reusing the checkpoint trained for this training config: {found}")
+        return found, 0.0
+    recipe = get_plugins().registry("recipes").get(resolved.config.recipe.name)
+    train = load_ref(recipe.implementation)
+    workdir = training_dir(training_hash)
+    # A half-finished training of the same hash is resumed, never restarted or overwritten.
+    resuming = dataclasses.replace(resolved, config=dataclasses.replace(resolved.config, resume=workdir.exists()))
+    started = time.perf_counter()
+    checkpoint = Path(train(resuming, workdir))
+    mark_finished(training_hash, checkpoint)
+    return checkpoint, time.perf_counter() - started
+
+
+def run_cell(resolved: ResolvedConfig, store: ResultsStore) -> str:
+    """Train (or reuse), evaluate and store one cell; returns its run id."""
+    from harness.evaluation.runner import evaluate
+
+    cfg = resolved.config
+    specs = task_specs(resolved)
+    overrides = prepare_tasks(resolved, specs)
+    run_dir = create_run_dir(resolved)
+    console().print(f"[bold]{cfg.task.name} x {cfg.backbone.name} ({cfg.backbone.variant})[/]  run {run_dir.name}")
+    checkpoint, train_seconds = ensure_checkpoint(resolved)
+    lmms_to_harness = {lmms: spec.name for spec in specs for lmms in spec.lmms_tasks}
+    include_paths = sorted({spec.include_path for spec in specs if spec.include_path})
+    result = evaluate(
+        checkpoint, tasks=list(lmms_to_harness), include_path=include_paths[0] if len(include_paths) == 1 else (include_paths or None),
+        output_dir=run_dir / "eval", batch_size=cfg.eval.batch_size, limit=cfg.eval.limit,
+        max_new_tokens=cfg.eval.max_new_tokens, save_hidden_states=cfg.eval.save_hidden_states,
+        cache_dir=store_path().parent / "cache" / "eval", task_overrides=overrides, seed=cfg.seed,
+        primary_metrics={lmms: spec.primary_metric for spec in specs for lmms in spec.lmms_tasks},
+    )
+    metrics = [dataclasses.replace(m, task=lmms_to_harness.get(m.task, m.task)) for m in result.metrics]
+    samples = [dataclasses.replace(s, task=lmms_to_harness.get(s.task, s.task)) for s in result.samples]
+    store.add_run(
+        RunRecord(
+            run_id=run_dir.name, task=cfg.task.name, backbone=cfg.backbone.name, variant=cfg.backbone.variant,
+            vision=f"{cfg.vision.name} ({cfg.vision.variant})", recipe=cfg.recipe.name, config=resolved.as_dict(),
+            run_hash=resolved.hashes["run"], training_hash=resolved.hashes["training"],
+            controlled_hash=resolved.hashes["controlled"], run_dir=str(run_dir), versions=versions(),
+            timings={"train_s": round(train_seconds, 2), "eval_s": round(result.seconds, 2)},
+        ),
+        metrics, samples,
+    )
+    return run_dir.name
 
 
 def run_cells(cells: list[ResolvedConfig]) -> None:
-    """Run every cell in turn."""
-    for resolved in cells:
-        run_dir = create_run_dir(resolved)
-        cfg = resolved.config
-        console().print(
-            f"[bold]{cfg.task.name}[/] x [bold]{cfg.backbone.name}[/] ({cfg.backbone.variant}): "
-            f"config saved to {run_dir / 'config.yaml'}"
-        )
+    """Run every cell in turn; in a sweep a failed cell is reported and the others still run."""
+    from harness.leaderboard import build_leaderboard, print_table
+
+    ensure_writable_home()
+    failures: list[str] = []
+    last_run = None
+    with open_store(store_path()) as store:  # opened first: an unreadable store fails before any work
+        for resolved in cells:
+            try:
+                last_run = run_cell(resolved, store)
+            except HarnessError as exc:
+                if len(cells) == 1:
+                    raise
+                cfg = resolved.config
+                failures.append(f"{cfg.task.name} x {cfg.backbone.name}: {exc.one_line()}")
+                console(stderr=True).print(f"[red]cell failed:[/] {failures[-1]}", soft_wrap=True)
+        for task in sorted({r.config.task.name for r in cells}):
+            board = build_leaderboard(store, task, highlight=last_run)
+            if not board.empty:
+                print_table(board, console())
+    if failures:
+        raise HarnessError(f"{len(failures)} of {len(cells)} cells failed ({'; '.join(failures)})",
+                           "fix them and rerun; finished cells reuse their checkpoints")

@@ -19,4 +19,4 @@ def run_cli(args: list[str], home: Path | None = None, env: dict[str, str] | Non
     # Not the repo root as cwd: `python -m` would then import harness/ from the source tree
     # instead of the installed package.
     return subprocess.run([sys.executable, "-m", "harness.cli.main", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd or home or tempfile.gettempdir(), timeout=timeout)
+                          env=full_env, cwd=cwd or tempfile.gettempdir(), timeout=timeout)

@@ -37,7 +37,7 @@ def hidden_state_files(run: RunRecord) -> dict[str, Path]:
 
 def load_hidden_states(path: Path, doc_ids: list[int] | None = None) -> HiddenStates:
     """Read a hidden-state file (optionally only ``doc_ids``, in that order) as float64."""
-    from harness_plugins.evaluation.sidecar import read_hidden_states
+    from harness.evaluation.sidecar import read_hidden_states
 
     by_doc = read_hidden_states(path)
     ids = sorted(by_doc) if doc_ids is None else [d for d in doc_ids if d in by_doc]

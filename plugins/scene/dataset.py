@@ -8,6 +8,8 @@ Layout of one build (``ensure_scene_data(root, seed)`` returns the folder)::
         instruct/                      Dataset: id, image, conversations (multi-turn), qtypes
         vqa_scene/ scene_description/ coordinate_prediction/
                                        DatasetDict {"test": ...}: id, image, prompt, answer, qtype, scene
+        vqa_scene_pixel_noise/ vqa_scene_paraphrase/
+                                       vqa_scene with each doc perturbed (see perturb.py)
 
 Every image of every split comes from one seeded stream of scenes with duplicates skipped, so no
 two splits share an image, hence no (scene, question) pair. The build happens in a temporary
@@ -38,8 +40,11 @@ from .language import (
     vqa_questions,
 )
 from .model import DEFAULT_IMAGE_SIZE, GENERATOR_VERSION, Scene, generate_scene, render
+from .perturb import PERTURBATIONS, perturbed_rows
 
 EVAL_TASKS: tuple[str, ...] = ("vqa_scene", "scene_description", "coordinate_prediction")
+# Perturbed copies of vqa_scene (same docs, same order), for the representation-stability analysis.
+PERTURBED_TASKS: tuple[str, ...] = tuple(f"vqa_scene_{p}" for p in PERTURBATIONS)
 TRAIN_SPLITS: tuple[str, ...] = ("align", "instruct")
 MANIFEST = "manifest.json"
 IMAGE_TOKEN = "<image>"
@@ -114,6 +119,8 @@ def _instruct_conversation(scene: Scene, rng: random.Random) -> tuple[list[dict[
     if rng.random() < 0.35:
         q = coordinate_question(scene, rng)
         turns.append((q.question, q.answer, COORDINATE_TYPE))
+    if not turns:  # a scene with no askable question still gets a supervised turn
+        turns.append((DESCRIBE_PROMPT, describe(scene), "description"))
     rng.shuffle(turns)
     conversation: list[dict[str, str]] = []
     for k, (human, gpt, _) in enumerate(turns):
@@ -163,18 +170,20 @@ def build_scene_data(out: Path, seed: int = 0, sizes: SceneDataSizes | None = No
             rows[split].append(_row(split, index, scene, rng))
             if progress:
                 progress(split, index + 1, totals[split])
+        for perturbation, task in zip(PERTURBATIONS, PERTURBED_TASKS):
+            rows[task] = perturbed_rows(rows["vqa_scene"], perturbation, seed)
         for split, items in rows.items():
             features = _features(split)
             ds = datasets.Dataset.from_list(items, features=features)
             target = tmp / split
-            if split in EVAL_TASKS:
+            if split in EVAL_TASKS + PERTURBED_TASKS:
                 datasets.DatasetDict({"test": ds}).save_to_disk(str(target))
             else:
                 ds.save_to_disk(str(target))
         manifest = {
             "generator": "harness_plugins.scene", "generator_version": GENERATOR_VERSION, "seed": seed,
             "sizes": asdict(sizes), "counts": {k: len(v) for k, v in rows.items()},
-            "fingerprint": _fingerprint(seed, sizes), "eval_tasks": list(EVAL_TASKS),
+            "fingerprint": _fingerprint(seed, sizes), "eval_tasks": list(EVAL_TASKS + PERTURBED_TASKS),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         try:

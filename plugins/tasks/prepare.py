@@ -25,10 +25,13 @@ def _is_run_task(config: Any, spec) -> bool:
 
 
 def prepare_scene(config: Any) -> dict[str, dict[str, Any]]:
-    """Build (or reuse) the scene data; overrides pointing the three scene tasks at it."""
+    """Build (or reuse) the scene data; overrides pointing the run's scene tasks at it (all of them
+    when the run's task is another task that borrows the scene data, as a plugin's may)."""
     from harness_plugins.scene.dataset import default_root, ensure_scene_data
 
-    names = tuple(t for spec in SCENE_TASKS for t in spec.lmms_tasks)
+    wanted = {config.task.name, *getattr(getattr(config, "eval", None), "tasks", ())}
+    running = [s for s in SCENE_TASKS if wanted & {s.name, *s.aliases}] or SCENE_TASKS
+    names = tuple(t for spec in running for t in spec.lmms_tasks)
     local = config.task.data if any(_is_run_task(config, s) for s in SCENE_TASKS) else None
     folder = Path(local) if local else ensure_scene_data(default_root(), seed=int(config.data.scene_seed))
     return _overrides(names, folder)

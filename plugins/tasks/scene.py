@@ -37,6 +37,12 @@ SCENE_TASKS: tuple[TaskSpec, ...] = (
         aliases=("coords",),
         description="Give an object's centre as JSON; valid-JSON rate, accuracy within tolerance, distance.",
     ),
+    *(TaskSpec(
+        name=f"vqa_scene_{perturbation}", lmms_tasks=(f"vqa_scene_{perturbation}",), primary_metric="exact_match",
+        include_path=TASKS_FOLDER, data="scene", prepare=PREPARE,
+        capability_tags=("perception-heavy", "reasoning-heavy"),
+        description=f"vqa_scene with each doc perturbed ({what}); for the stability analysis.",
+    ) for perturbation, what in (("pixel_noise", "pixel noise"), ("paraphrase", "paraphrased question"))),
 )
 
 

@@ -19,9 +19,12 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 def load_image(path: str | Path) -> Any:
     """Decode ``path`` to an RGB ``PIL.Image``; one-line error naming the file if it cannot be read."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageFile, UnidentifiedImageError
 
     path = Path(path)
+    # Some libraries (lmms-eval's model modules among them) set LOAD_TRUNCATED_IMAGES globally,
+    # which would silently pad a cut file with grey; a training image must decode whole.
+    lenient, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
     try:
         with Image.open(path) as img:
             img.load()  # decode now, so a truncated file fails here and not inside a batch
@@ -31,6 +34,8 @@ def load_image(path: str | Path) -> Any:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise HarnessError(f"image {path} cannot be decoded ({type(exc).__name__})",
                            "replace or remove the file (or set data.on_bad_row=skip)") from None
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = lenient
 
 
 def image_processor(image_size: int, mean: Sequence[float] = CLIP_MEAN, std: Sequence[float] = CLIP_STD) -> Any:

@@ -55,7 +55,7 @@ def different_not_more(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndar
 
 def write_hidden_states(run_dir: Path, task: str, states: np.ndarray) -> None:
     """Hidden states (items x (layers + 1) x hidden) as the evaluation writes them, doc id = row."""
-    from harness_plugins.evaluation.sidecar import write_task_sidecars
+    from harness.evaluation.sidecar import write_task_sidecars
 
     write_task_sidecars(run_dir / "eval", task, {i: {"text": ""} for i in range(len(states))},
                         {i: states[i].astype(np.float16) for i in range(len(states))})

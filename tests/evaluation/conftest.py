@@ -15,7 +15,7 @@ def _few_threads():
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
-    from harness_plugins.evaluation.synthetic import build_checkpoint
+    from harness.evaluation.synthetic import build_checkpoint
 
     return build_checkpoint(tmp_path_factory.mktemp("ckpt") / "llava")
 
@@ -23,7 +23,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_tasks(tmp_path_factory) -> Path:
     """toy_colour (generate_until) and toy_colour_mc (multiple_choice) in one include_path."""
-    from harness_plugins.evaluation.synthetic import build_task
+    from harness.evaluation.synthetic import build_task
 
     folder = tmp_path_factory.mktemp("tasks")
     build_task(folder, n=12, name="toy_colour")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness_plugins.evaluation.cache import ResponseCache, decode_array, encode_array, request_key
+from harness.evaluation.cache import ResponseCache, decode_array, encode_array, request_key
 
 
 def test_entries_written_by_one_cache_are_read_by_the_next(tmp_path):

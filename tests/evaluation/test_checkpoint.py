@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from harness.errors import HarnessError
-from harness_plugins.evaluation.checkpoint import checkpoint_identity, resolve_checkpoint
+from harness.evaluation.checkpoint import checkpoint_identity, resolve_checkpoint
 
 
 def test_checkpoint_folder_resolves_to_itself(tiny_checkpoint):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness_plugins.evaluation.engine import VLMEngine, cut_at
-from harness_plugins.evaluation.synthetic import scene_rows
+from harness.evaluation.engine import VLMEngine, cut_at
+from harness.evaluation.synthetic import scene_rows
 
 QUESTIONS = ["what colour is the image ?", "how many shapes are there in this image ? answer with one word",
              "colour ?", "is there a red circle or a blue square in the image ? describe the shape"]

@@ -25,7 +25,7 @@ def test_python_m_lmms_eval_runs_harness_vlm_on_a_local_task(tiny_checkpoint, ti
     report = json.loads(results[0].read_text())
     assert report["n-samples"]["toy_colour"]["effective"] == 6
     assert "exact_match,none" in report["results"]["toy_colour"]
-    assert report["config"]["model_backend"].startswith("harness_plugins.evaluation.model.HarnessVLM")
+    assert report["config"]["model_backend"].startswith("harness.evaluation.model.HarnessVLM")
     lines = (records / "harness_records_toy_colour.jsonl").read_text().splitlines()
     assert [json.loads(line)["doc_id"] for line in lines] == list(range(6))
     assert (records / "hidden_states_toy_colour.safetensors").is_file()

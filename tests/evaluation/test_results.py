@@ -1,7 +1,7 @@
 """lmms-eval's results and samples become the store's MetricRow / SampleRow records."""
 from __future__ import annotations
 
-from harness_plugins.evaluation.results import metric_rows, sample_rows
+from harness.evaluation.results import metric_rows, sample_rows
 
 RESULTS = {
     "results": {"vqa": {"alias": "vqa", "exact_match,none": 0.5, "exact_match_stderr,none": 0.1,

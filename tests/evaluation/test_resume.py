@@ -10,21 +10,21 @@ import time
 
 import pytest
 
-from harness_plugins.evaluation.runner import evaluate
+from harness.evaluation.runner import evaluate
 
 # The child slows each batch down (the real model still answers) so the kill lands mid-evaluation.
 CHILD = textwrap.dedent("""
     import sys, time, torch
     from pathlib import Path
     torch.set_num_threads(1)
-    from harness_plugins.evaluation import engine
+    from harness.evaluation import engine
     real = engine.VLMEngine.generate
     def slow(self, *args, **kwargs):
         out = real(self, *args, **kwargs)
         time.sleep(0.4)
         return out
     engine.VLMEngine.generate = slow
-    from harness_plugins.evaluation.runner import evaluate
+    from harness.evaluation.runner import evaluate
     evaluate(Path(sys.argv[1]), ["toy_colour"], sys.argv[2], Path(sys.argv[3]), batch_size=2,
              save_hidden_states=True, cache_dir=Path(sys.argv[4]))
 """)

@@ -8,8 +8,8 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.store.records import MetricRow, SampleRow
-from harness_plugins.evaluation.runner import evaluate
-from harness_plugins.evaluation.sidecar import read_hidden_states
+from harness.evaluation.runner import evaluate
+from harness.evaluation.sidecar import read_hidden_states
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import pytest
 from harness.errors import HarnessError
 from harness_plugins.scene.dataset import (
     EVAL_TASKS,
+    PERTURBED_TASKS,
     MANIFEST,
     SceneDataSizes,
     build_scene_data,
@@ -33,7 +34,7 @@ def test_manifest_records_seed_version_and_counts(built):
     manifest = read_manifest(built)
     assert manifest["seed"] == 3
     assert manifest["generator_version"]
-    assert manifest["counts"] == SMALL.counts()
+    assert manifest["counts"] == {**SMALL.counts(), **{t: SMALL.eval for t in PERTURBED_TASKS}}
     for split, n in SMALL.counts().items():
         assert len(_load(built, split)) == n
 

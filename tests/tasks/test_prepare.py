@@ -10,8 +10,9 @@ from harness_plugins.tasks.benchmarks import BENCHMARKS
 from harness_plugins.tasks.scene import SCENE_TASKS
 
 
-def _config(task="vqa", data=None, seed=0):
-    return SimpleNamespace(task=SimpleNamespace(name=task, data=data), data=SimpleNamespace(scene_seed=seed))
+def _config(task="vqa", data=None, seed=0, tasks=()):
+    return SimpleNamespace(task=SimpleNamespace(name=task, data=data), data=SimpleNamespace(scene_seed=seed),
+                           eval=SimpleNamespace(tasks=list(tasks)))
 
 
 def test_every_task_has_a_prepare_hook_that_resolves():
@@ -19,14 +20,15 @@ def test_every_task_has_a_prepare_hook_that_resolves():
         assert callable(load_ref(spec.prepare))
 
 
-def test_scene_prepare_points_all_three_tasks_at_a_given_build(tmp_path):
+def test_scene_prepare_points_the_run_tasks_at_a_given_build(tmp_path):
     from harness_plugins.scene.dataset import SceneDataSizes, ensure_scene_data
 
     build = ensure_scene_data(tmp_path, seed=5, sizes=SceneDataSizes(align=1, instruct=1, eval=2, image_size=16))
-    overrides = load_ref(SCENE_TASKS[0].prepare)(_config(task="vqa", data=str(build)))
+    prepare = load_ref(SCENE_TASKS[0].prepare)
+    overrides = prepare(_config(task="vqa", data=str(build), tasks=["coords", "vqa_scene_paraphrase"]))
     assert overrides["coordinate_prediction"] == {"dataset_path": str(build / "coordinate_prediction"),
                                                   "dataset_kwargs": {"load_from_disk": True}}
-    assert set(overrides) == {"vqa_scene", "scene_description", "coordinate_prediction"}
+    assert set(overrides) == {"vqa_scene", "coordinate_prediction", "vqa_scene_paraphrase"}
 
 
 def test_benchmark_prepare_uses_task_data_only_for_the_run_task(tmp_path):

@@ -9,7 +9,7 @@ from transformers import AutoProcessor, CLIPVisionModel, LlamaForCausalLM, Llava
 from harness.errors import HarnessError
 from harness_plugins.vlm.compose import compose_llava, save_llava
 
-from conftest import make_tokenizer
+from vlmtools import make_tokenizer
 
 
 def compose(llm_dir, tokenizer_dir, clip_dir, **kw):

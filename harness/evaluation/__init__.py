@@ -2,5 +2,5 @@
 hidden states, a resumable per-sample cache) and :func:`evaluate`, which runs lmms-eval's own
 evaluator in-process and returns the store's records.
 
-Nothing heavy is imported here; import ``harness_plugins.evaluation.runner`` for ``evaluate``.
+Nothing heavy is imported here; import ``harness.evaluation.runner`` for ``evaluate``.
 """

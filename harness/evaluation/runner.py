@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.errors import HarnessError, unknown_name
 from harness.store.records import MetricRow, SampleRow
-from harness_plugins.evaluation.checkpoint import resolve_checkpoint
+from harness.evaluation.checkpoint import resolve_checkpoint
 
 
 @dataclass
@@ -113,7 +113,7 @@ def evaluate(checkpoint_dir: Path, tasks: list[str | dict], include_path: str | 
         task_manager = TaskManager(verbosity, include_path=include_path)
     check_task_data(task_manager, tasks, overrides, data_hints or {})
 
-    from harness_plugins.evaluation.model import HarnessVLM
+    from harness.evaluation.model import HarnessVLM
 
     lm = HarnessVLM(run=str(checkpoint), batch_size=batch_size, device=device, dtype=dtype,
                     max_new_tokens=max_new_tokens, hidden_states=save_hidden_states,
@@ -139,8 +139,8 @@ def _run(lm: Any, checkpoint: Path, tasks: list[str], task_manager: Any, overrid
     from lmms_eval import evaluator
     from lmms_eval.loggers import EvaluationTracker
 
-    from harness_plugins.evaluation.results import metric_rows, read_samples, sample_rows
-    from harness_plugins.evaluation.sidecar import hidden_states_path, records_path, write_task_sidecars
+    from harness.evaluation.results import metric_rows, read_samples, sample_rows
+    from harness.evaluation.sidecar import hidden_states_path, records_path, write_task_sidecars
 
     requested = [{"task": t, **overrides[t]} if overrides.get(t) else t for t in tasks]
     tracker = EvaluationTracker(output_path=str(staging))

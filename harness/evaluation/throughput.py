@@ -36,7 +36,7 @@ def _evaluate_once(lm, task: str, include_path: str, limit: int, task_manager) -
 def harness_vlm(checkpoint: Path, task: str, include_path: str, limit: int, batch_size: int, device: str = "cpu",
                 dtype: str = "auto", task_manager=None, warmup: bool = True) -> Throughput:
     """harness_vlm with the cache off (every sample computed), model loading excluded."""
-    from harness_plugins.evaluation.model import HarnessVLM
+    from harness.evaluation.model import HarnessVLM
 
     lm = HarnessVLM(run=str(checkpoint), batch_size=batch_size, device=device, dtype=dtype, cache=False)
     if warmup:

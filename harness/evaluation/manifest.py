@@ -5,7 +5,7 @@ A callable, so that reading the entry point imports nothing until lmms-eval asks
 from __future__ import annotations
 
 MODEL_ID = "harness_vlm"
-CLASS_PATH = "harness_plugins.evaluation.model.HarnessVLM"
+CLASS_PATH = "harness.evaluation.model.HarnessVLM"
 
 
 def manifests():

@@ -18,10 +18,10 @@ from lmms_eval.api.instance import GenerationResult
 from lmms_eval.api.model import lmms
 
 from harness.errors import HarnessError
-from harness_plugins.evaluation.cache import ResponseCache, decode_array, encode_array, request_key, task_fingerprint
-from harness_plugins.evaluation.checkpoint import checkpoint_identity, resolve_checkpoint
-from harness_plugins.evaluation.engine import VLMEngine
-from harness_plugins.evaluation.sidecar import write_task_sidecars
+from harness.evaluation.cache import ResponseCache, decode_array, encode_array, request_key, task_fingerprint
+from harness.evaluation.checkpoint import checkpoint_identity, resolve_checkpoint
+from harness.evaluation.engine import VLMEngine
+from harness.evaluation.sidecar import write_task_sidecars
 
 DEFAULT_MAX_NEW_TOKENS = 32
 
