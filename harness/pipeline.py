@@ -64,6 +64,8 @@ def ensure_checkpoint(resolved: ResolvedConfig) -> tuple[Path, float]:
     if found is not None:
         console().print(f"reusing the checkpoint trained for this training config: {found}")
         return found, 0.0
+    if getattr(resolved.config.launcher, "value", resolved.config.launcher) != "none":
+        return _train_launched(resolved)
     recipe = get_plugins().registry("recipes").get(resolved.config.recipe.name)
     train = load_ref(recipe.implementation)
     workdir = training_dir(training_hash)
@@ -73,6 +75,42 @@ def ensure_checkpoint(resolved: ResolvedConfig) -> tuple[Path, float]:
     checkpoint = Path(train(resuming, workdir))
     mark_finished(training_hash, checkpoint)
     return checkpoint, time.perf_counter() - started
+
+
+def command_line_words(resolved: ResolvedConfig) -> list[str]:
+    """The ``KEY=VALUE`` words that resolve to this config again (the values the command line set)."""
+    flat = resolved.flat()
+    words = []
+    for key, source in resolved.sources.items():
+        if source != "command line" or key not in flat:
+            continue
+        value = flat[key]
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        elif value is None:
+            value = "null"
+        elif isinstance(value, bool):
+            value = str(value).lower()
+        words.append(f"{key}={value}")
+    return words
+
+
+def _train_launched(resolved: ResolvedConfig) -> tuple[Path, float]:
+    """Multi-process training (``launcher=torchrun|deepspeed``): ``harness train`` with the same
+    config, which re-launches itself under the launcher and marks the checkpoint finished."""
+    import subprocess
+    import sys
+
+    words = [w for w in command_line_words(resolved) if not w.startswith("resume=")]
+    resume = training_dir(resolved.hashes["training"]).exists()  # a half-finished training is resumed
+    command = [sys.executable, "-m", "harness.cli.main", "train", *words, f"resume={str(resume).lower()}"]
+    started = time.perf_counter()
+    code = subprocess.call(command)
+    found = finished_checkpoint(resolved.hashes["training"])
+    if code or found is None:
+        raise HarnessError(f"the launched training exited with code {code}",
+                           "see its output above; rerun to resume from its last checkpoint")
+    return found, time.perf_counter() - started
 
 
 def run_cell(resolved: ResolvedConfig, store: ResultsStore) -> str:
@@ -93,6 +131,7 @@ def run_cell(resolved: ResolvedConfig, store: ResultsStore) -> str:
         max_new_tokens=cfg.eval.max_new_tokens, save_hidden_states=cfg.eval.save_hidden_states,
         cache_dir=store_path().parent / "cache" / "eval", task_overrides=overrides, seed=cfg.seed,
         primary_metrics={lmms: spec.primary_metric for spec in specs for lmms in spec.lmms_tasks},
+        attention=cfg.attention,
     )
     metrics = [dataclasses.replace(m, task=lmms_to_harness.get(m.task, m.task)) for m in result.metrics]
     samples = [dataclasses.replace(s, task=lmms_to_harness.get(s.task, s.task)) for s in result.samples]
@@ -101,7 +140,8 @@ def run_cell(resolved: ResolvedConfig, store: ResultsStore) -> str:
             run_id=run_dir.name, task=cfg.task.name, backbone=cfg.backbone.name, variant=cfg.backbone.variant,
             vision=f"{cfg.vision.name} ({cfg.vision.variant})", recipe=cfg.recipe.name, config=resolved.as_dict(),
             run_hash=resolved.hashes["run"], training_hash=resolved.hashes["training"],
-            controlled_hash=resolved.hashes["controlled"], run_dir=str(run_dir), versions=versions(),
+            controlled_hash=resolved.hashes["controlled"], run_dir=str(run_dir),
+            versions={**versions(), **({"attention": result.attention} if result.attention else {})},
             timings={"train_s": round(train_seconds, 2), "eval_s": round(result.seconds, 2)},
         ),
         metrics, samples,
@@ -112,8 +152,11 @@ def run_cell(resolved: ResolvedConfig, store: ResultsStore) -> str:
 def run_cells(cells: list[ResolvedConfig]) -> None:
     """Run every cell in turn; in a sweep a failed cell is reported and the others still run."""
     from harness.leaderboard import build_leaderboard, print_table
+    from harness.quiet import quiet_libraries
+    from harness.run_report import print_run_report
 
     ensure_writable_home()
+    quiet_libraries()
     failures: list[str] = []
     last_run = None
     with open_store(store_path()) as store:  # opened first: an unreadable store fails before any work
@@ -130,6 +173,8 @@ def run_cells(cells: list[ResolvedConfig]) -> None:
             board = build_leaderboard(store, task, highlight=last_run)
             if not board.empty:
                 print_table(board, console())
+        if last_run is not None:
+            print_run_report(store, last_run, console())
     if failures:
         raise HarnessError(f"{len(failures)} of {len(cells)} cells failed ({'; '.join(failures)})",
                            "fix them and rerun; finished cells reuse their checkpoints")

@@ -44,6 +44,8 @@ class VisionConfig:
 class DataConfig:
     train: str = "scene"  # "scene" (the synthetic scene world) or a LLaVA-format JSON file
     image_root: Optional[str] = None  # image folder for a LLaVA-format JSON file
+    align: Optional[str] = None  # stage-1 data of its own (LLaVA's 558K pairs); None: from data.train
+    align_image_root: Optional[str] = None  # its image folder, when not data.image_root
     on_bad_row: OnBadRow = OnBadRow.error
     scene_seed: int = 0
 

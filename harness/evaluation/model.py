@@ -26,6 +26,18 @@ from harness.evaluation.sidecar import write_task_sidecars
 DEFAULT_MAX_NEW_TOKENS = 32
 
 
+def default_device() -> str:
+    """``cuda`` when a GPU is visible, else ``cpu``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _progress(total: int, desc: str, cached: int) -> Any:
+    """A tqdm bar over the requests the model answers (as lmms-eval's own models show)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=f"{desc} ({cached} cached)" if cached else desc, disable=total == 0, leave=False)
+
+
 def _flag(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in {"1", "true", "yes", "on"}
@@ -56,7 +68,7 @@ class HarnessVLM(lmms):
         self.confidences = _flag(confidences)
         self.save_hidden_states = _flag(hidden_states)
         self.records_dir = Path(records_dir) if records_dir else None
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = device or default_device()
         self.checkpoint = resolve_checkpoint(run)
         if _flag(cache):
             from harness.paths import home
@@ -117,9 +129,12 @@ class HarnessVLM(lmms):
         groups: dict[str, list] = {}
         for entry in todo:  # one generate() call serves one set of generation settings
             groups.setdefault(json.dumps(entry[2], sort_keys=True), []).append(entry)
-        for group in groups.values():
-            for start in range(0, len(group), self.batch_size):
-                self._run_generation_batch(group[start:start + self.batch_size], results)
+        with _progress(len(todo), "Model Responding", len(items) - len(todo)) as bar:
+            for group in groups.values():
+                for start in range(0, len(group), self.batch_size):
+                    batch = group[start:start + self.batch_size]
+                    self._run_generation_batch(batch, results)
+                    bar.update(len(batch))
         self._flush_records()
         return [r if r is not None else "" for r in results]
 
@@ -142,15 +157,18 @@ class HarnessVLM(lmms):
             else:
                 todo.append((i, context, continuation, doc_to_visual(doc), key))
         todo.sort(key=lambda t: -len(t[1]) - len(t[2]))
+        bar = _progress(len(todo), "Model Scoring", len(requests) - len(todo))
         for start in range(0, len(todo), self.batch_size):
             batch = todo[start:start + self.batch_size]
             scored = self.engine.loglikelihood([t[1] for t in batch], [t[2] for t in batch],
                                                [self._images(t[3]) for t in batch])
             self.computed += len(batch)
+            bar.update(len(batch))
             for t, (ll, greedy) in zip(batch, scored):
                 results[t[0]] = (ll, greedy)
             if self.cache is not None:
                 self.cache.put_many([(t[4], {"ll": ll, "greedy": greedy}) for t, (ll, greedy) in zip(batch, scored)])
+        bar.close()
         for i, (task, doc_id, idx, continuation) in self._choice_slots.items():
             self.choices.setdefault(task, {}).setdefault(doc_id, {})[idx] = (continuation, results[i][0])
         # Two lmms-eval 0.7.3 conventions: its multiple_choice scoring takes the argmin, because its built-in

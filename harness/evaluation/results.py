@@ -34,6 +34,21 @@ def metric_rows(results: dict[str, Any], task: str, primary: str | None) -> list
     return rows
 
 
+def fill_mean_stderr(rows: list[MetricRow], samples: list[SampleRow]) -> None:
+    """Standard error of the mean for metrics lmms-eval left without one (custom aggregations),
+    where the metric is the plain mean of its per-sample scores: ``std(scores, ddof=1) / sqrt(n)``."""
+    for row in rows:
+        if row.stderr is not None:
+            continue
+        scores = [s.extra["metrics"][row.metric] for s in samples if row.metric in s.extra.get("metrics", {})]
+        scores = [float(x) for x in scores if isinstance(x, (int, float)) and math.isfinite(x)]
+        if len(scores) < 2 or len(scores) != len(samples) or abs(sum(scores) / len(scores) - row.value) > 1e-9:
+            continue  # not a mean over every sample (e.g. per-type metrics, baselines): no stderr claimed
+        mean = sum(scores) / len(scores)
+        variance = sum((x - mean) ** 2 for x in scores) / (len(scores) - 1)
+        row.stderr = math.sqrt(variance / len(scores))
+
+
 def _first_listed_metric(results: dict[str, Any], task: str, rows: list[MetricRow]) -> str:
     names = {r.metric for r in rows}
     for entry in results.get("configs", {}).get(task, {}).get("metric_list", []) or []:

@@ -36,6 +36,7 @@ class EvalResult:
     computed: int = 0  # requests answered by the model in this call
     cache_hits: int = 0  # requests answered from the per-sample cache
     seconds: float = 0.0
+    attention: str | None = None  # the attention kernel chosen, and why
 
 
 def check_settings(tasks: list[str], batch_size: int, limit: int | None, max_new_tokens: int | None) -> None:
@@ -77,7 +78,7 @@ def evaluate(checkpoint_dir: Path, tasks: list[str | dict], include_path: str | 
              cache_dir: Path | None = None, task_overrides: dict[str, dict] | None = None,
              primary_metrics: dict[str, str] | None = None, data_hints: dict[str, str] | None = None,
              device: str | None = None, dtype: str = "auto", seed: int = 0, bootstrap_iters: int = 1000,
-             verbosity: str = "WARNING") -> EvalResult:
+             verbosity: str = "WARNING", attention: str | None = None) -> EvalResult:
     """Evaluate ``checkpoint_dir`` (a checkpoint or a run directory) on lmms-eval ``tasks``.
 
     ``tasks`` holds lmms-eval task names or task dicts ``{"task": name, "dataset_path": ...}``
@@ -87,6 +88,8 @@ def evaluate(checkpoint_dir: Path, tasks: list[str | dict], include_path: str | 
     ``primary_metrics`` maps a task to its primary metric (default: the first in its metric_list);
     ``data_hints`` maps a task to the fix shown when its data is missing. ``cache_dir`` holds the
     per-sample response cache (None: no cache). ``output_dir`` must not exist or be empty.
+    ``attention`` (``auto`` or a backend name) picks the attention kernel among the registered
+    attention plugins; None keeps transformers' default. The choice and its reason are returned.
     """
     started = time.perf_counter()
     overrides = {k: dict(v) for k, v in (task_overrides or {}).items()}
@@ -113,11 +116,17 @@ def evaluate(checkpoint_dir: Path, tasks: list[str | dict], include_path: str | 
         task_manager = TaskManager(verbosity, include_path=include_path)
     check_task_data(task_manager, tasks, overrides, data_hints or {})
 
-    from harness.evaluation.model import HarnessVLM
+    from harness.evaluation.model import HarnessVLM, default_device
 
+    choice = None
+    if attention is not None:
+        from harness.attention import choose_attention
+
+        choice = choose_attention(attention, device or default_device())
     lm = HarnessVLM(run=str(checkpoint), batch_size=batch_size, device=device, dtype=dtype,
                     max_new_tokens=max_new_tokens, hidden_states=save_hidden_states,
-                    cache=cache_dir is not None, cache_dir=str(cache_dir) if cache_dir else None)
+                    cache=cache_dir is not None, cache_dir=str(cache_dir) if cache_dir else None,
+                    attn_implementation=choice.name if choice else None)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}.staging-"))
     try:
@@ -130,6 +139,8 @@ def evaluate(checkpoint_dir: Path, tasks: list[str | dict], include_path: str | 
         shutil.rmtree(staging, ignore_errors=True)
         raise
     result.seconds = time.perf_counter() - started
+    if choice is not None:
+        result.attention = f"{choice.name} ({choice.reason})"
     return result
 
 
@@ -139,7 +150,7 @@ def _run(lm: Any, checkpoint: Path, tasks: list[str], task_manager: Any, overrid
     from lmms_eval import evaluator
     from lmms_eval.loggers import EvaluationTracker
 
-    from harness.evaluation.results import metric_rows, read_samples, sample_rows
+    from harness.evaluation.results import fill_mean_stderr, metric_rows, read_samples, sample_rows
     from harness.evaluation.sidecar import hidden_states_path, records_path, write_task_sidecars
 
     requested = [{"task": t, **overrides[t]} if overrides.get(t) else t for t in tasks]
@@ -170,7 +181,9 @@ def _run(lm: Any, checkpoint: Path, tasks: list[str], task_manager: Any, overrid
         split = results["configs"][task].get("test_split")
         docs = lm.task_dict.get(task, {}).get(split) if split else None
         logged = read_samples(staging / f"{stamp}_samples_{task}.jsonl")
-        out.samples.extend(sample_rows(task, logged, chosen, lm.records.get(task, {}), lm.choices.get(task, {}), docs))
+        task_samples = sample_rows(task, logged, chosen, lm.records.get(task, {}), lm.choices.get(task, {}), docs)
+        fill_mean_stderr(rows, task_samples)
+        out.samples.extend(task_samples)
         out.samples_jsonl[task] = output_dir / f"{stamp}_samples_{task}.jsonl"
         out.num_samples[task] = len(logged)
         if task in lm.records:

@@ -7,7 +7,7 @@ Layout of one build (``ensure_scene_data(root, seed)`` returns the folder)::
         align/                         Dataset: id, image, caption, conversations (LLaVA ``plain``)
         instruct/                      Dataset: id, image, conversations (multi-turn), qtypes
         vqa_scene/ scene_description/ coordinate_prediction/
-                                       DatasetDict {"test": ...}: id, image, prompt, answer, qtype, scene
+                                       DatasetDict {"test": ...}: id, image, prompt, answer, qtype, capability, scene
         vqa_scene_pixel_noise/ vqa_scene_paraphrase/
                                        vqa_scene with each doc perturbed (see perturb.py)
 
@@ -32,6 +32,7 @@ from harness.errors import HarnessError
 from .language import (
     COORDINATE_TYPE,
     DESCRIBE_PROMPT,
+    REASONING_TYPES,
     SHORT_ANSWER_HINT,
     VQA_TYPES,
     caption,
@@ -137,7 +138,14 @@ def _eval_row(task: str, scene: Scene, rng: random.Random) -> dict[str, Any]:
     else:
         q = coordinate_question(scene, rng)
         prompt, answer, qtype = q.question, q.answer, q.qtype
-    return {"prompt": prompt, "answer": answer, "qtype": qtype}
+    return {"prompt": prompt, "answer": answer, "qtype": qtype, "capability": capability_of(qtype)}
+
+
+def capability_of(qtype: str) -> str:
+    """The capability group of a question type: perception, reasoning or structured output."""
+    if qtype in REASONING_TYPES:
+        return "reasoning"
+    return "structured-output" if qtype == COORDINATE_TYPE else "perception"
 
 
 def _row(split: str, index: int, scene: Scene, rng: random.Random) -> dict[str, Any]:
@@ -206,7 +214,7 @@ def _features(split: str):
     elif split == "instruct":
         extra = {"conversations": datasets.List(turn), "qtypes": datasets.List(datasets.Value("string"))}
     else:
-        extra = {k: datasets.Value("string") for k in ("prompt", "answer", "qtype", "scene")}
+        extra = {k: datasets.Value("string") for k in ("prompt", "answer", "qtype", "capability", "scene")}
     return datasets.Features({**base, **extra})
 
 

@@ -40,7 +40,7 @@ def build_vlm(config: Any, device: Any = "cpu", dtype: str = "float32") -> Built
     """The VLM a resolved run config describes (``backbone.*``, ``vision.*``, ``attention``, ``seed``)."""
     from harness.lazy import load_ref
     from harness.plugin_manager import get_plugins
-    from harness_plugins.attention.choose import choose_attention
+    from harness.attention import choose_attention
 
     plugins = get_plugins()
     bspec = plugins.registry("backbones").get(config.backbone.name)

@@ -32,8 +32,7 @@ VQA_METRICS = ("exact_match", "majority_baseline", "em_perception", "em_reasonin
 
 def vqa_process_results(doc, results):
     response = _first(results)
-    capability = "perception" if doc["qtype"] in PERCEPTION_TYPES else "reasoning"
-    item = {"qtype": doc["qtype"], "capability": capability, "answer": doc["answer"], "prediction": response,
+    item = {"qtype": doc["qtype"], "answer": doc["answer"], "prediction": response,
             "score": metrics.exact_match(response, doc["answer"])}
     return {name: item for name in VQA_METRICS}
 

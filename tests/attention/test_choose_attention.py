@@ -5,7 +5,7 @@ from harness.errors import HarnessError
 from harness.specs import AttentionSpec
 from harness_plugins.attention import BACKENDS
 from harness_plugins.attention.backends import xformers_available
-from harness_plugins.attention.choose import choose_attention
+from harness.attention import choose_attention
 
 
 def builtin_specs():

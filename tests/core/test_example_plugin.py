@@ -33,7 +33,7 @@ def test_example_plugin_installs_lists_and_resolves(tmp_path):
         resolved = run_cli(["config", "backbone=llama3-instruct", "task=vqa_scene_quick", "--json"], home=home)
         assert resolved.returncode == 0, resolved.stderr
         config = json.loads(resolved.stdout)
-        values = config.get("values", config)
+        values = config["config"]
         assert values["backbone"]["name"] == "llama3-instruct"
         assert values["backbone"]["variant"] == "8b-instruct"  # the alias's default variant
         assert values["eval"]["limit"] == 50  # the task layer's default

@@ -31,3 +31,20 @@ def test_item_dict_sample_metrics_give_their_score():
     row = sample_rows("vqa", samples, "exact_match", records, {}, [{"qtype": "colour", "image": object()}])[0]
     assert (row.prediction, row.target, row.score, row.confidence) == ("red", "red", 1.0, 0.8)
     assert row.extra["doc"] == {"qtype": "colour"} and row.extra["first_token_prob"] == 0.9
+
+
+def test_stderr_is_filled_only_for_metrics_that_are_the_mean_of_their_sample_scores():
+    import math
+
+    from harness.evaluation.results import fill_mean_stderr
+    from harness.store.records import MetricRow, SampleRow
+
+    scores = [1.0, 0.0, 1.0, 1.0]
+    samples = [SampleRow(task="t", doc_id=i, prediction="", target="", score=s, confidence=None,
+                         extra={"metrics": {"em": s, "baseline": s}}) for i, s in enumerate(scores)]
+    rows = [MetricRow(task="t", metric="em", value=0.75, stderr=None),
+            MetricRow(task="t", metric="baseline", value=0.5, stderr=None),  # not the mean of its scores
+            MetricRow(task="t", metric="f1", value=0.3, stderr=0.1)]
+    fill_mean_stderr(rows, samples)
+    assert math.isclose(rows[0].stderr, math.sqrt(0.25 / 4))  # sample variance 0.25, n = 4
+    assert rows[1].stderr is None and rows[2].stderr == 0.1

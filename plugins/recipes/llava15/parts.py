@@ -26,7 +26,7 @@ def build_parts(cfg: Any, device: str = "cpu") -> Parts:
     """Backbone and vision plugins -> composition -> a model builder and processor."""
     from harness.lazy import load_ref
     from harness.plugin_manager import get_plugins
-    from harness_plugins.attention.choose import choose_attention
+    from harness.attention import choose_attention
     from harness_plugins.backbones.render import render_conversation
     from harness_plugins.vlm.build import compose_from_plugins
     from harness_plugins.vlm.compose import image_token_id, llava_processor
@@ -36,7 +36,8 @@ def build_parts(cfg: Any, device: str = "cpu") -> Parts:
     vspec = plugins.registry("vision").entry(cfg.vision.name).spec
     backbone = load_ref(bspec.implementation)(bspec.model_card)
     vision = load_ref(vspec.implementation)(vspec.model_card)
-    attention = choose_attention(cfg.attention, device).name
+    choice = choose_attention(cfg.attention, device)
+    attention = choice.name
     b_args = dict(variant=cfg.backbone.variant, path=cfg.backbone.path)
     v_args = dict(variant=cfg.vision.variant, path=cfg.vision.path)
     tokenizer = backbone.load_tokenizer(**b_args)
@@ -66,15 +67,17 @@ def build_parts(cfg: Any, device: str = "cpu") -> Parts:
     return Parts(
         build_model, processor, render_align, render_finetune, int(tokenizer.pad_token_id), image_token_id(tokenizer),
         n_tokens, {"backbone": f"{cfg.backbone.name} ({cfg.backbone.path or cfg.backbone.variant})",
-                   "vision": f"{cfg.vision.name} ({cfg.vision.path or cfg.vision.variant})"},
+                   "vision": f"{cfg.vision.name} ({cfg.vision.path or cfg.vision.variant})",
+                   "attention": f"{choice.name} ({choice.reason})"},
     )
 
 
 def training_records(cfg: Any) -> tuple[Any, Any, str]:
     """(align records, finetune records, description) from data.train: the scene world or a file/folder.
 
-    The scene world has its own stage-1 pairs and stage-2 instruction data; a LLaVA JSON (or
-    datasets folder) feeds both stages, align rendering each record's first exchange.
+    The scene world has its own stage-1 pairs and stage-2 instruction data. A LLaVA JSON (or
+    datasets folder) in data.train feeds stage 2, and stage 1 too (each record's first exchange)
+    unless data.align names stage 1's own file.
     """
     from harness_plugins.data.loader import load_dataset_folder, load_training_data
 
@@ -87,5 +90,10 @@ def training_records(cfg: Any) -> tuple[Any, Any, str]:
         finetune = load_dataset_folder(folder / "instruct", on_bad_row)
         return align, finetune, f"scene world (seed {cfg.data.scene_seed}): {len(align)} align pairs, {len(finetune)} instructions"
     data = load_training_data(cfg.data.train, cfg.data.image_root, on_bad_row)
+    align_file = getattr(cfg.data, "align", None)
+    if align_file:  # LLaVA-1.5's own split: 558K caption pairs for stage 1, 665K instructions for stage 2
+        align = load_training_data(align_file, cfg.data.align_image_root or cfg.data.image_root, on_bad_row)
+        return (align, data, f"{Path(align_file).name}: {len(align)} align pairs; "
+                f"{Path(cfg.data.train).name}: {len(data)} conversations")
     with_image = [r for r in data if r.image is not None]
     return with_image, data, f"{Path(cfg.data.train).name}: {len(data)} conversations"

@@ -1,4 +1,5 @@
-"""Perturbation sets: doc i of each is a small change of vqa_scene doc i with the same answer."""
+"""Evaluation sets of a scene build: perturbation sets aligned doc by doc with vqa_scene, capability groups
+on every doc, and an assistant turn in every instruction row."""
 import random
 
 import datasets
@@ -57,3 +58,11 @@ def test_every_question_form_has_a_rewording_keeping_its_content_words():
 def test_instruction_rows_all_have_a_supervised_turn(built):
     rows = datasets.load_from_disk(str(built / "instruct"))
     assert all(len(r["conversations"]) >= 2 and r["conversations"][-1]["from"] == "gpt" for r in rows)
+
+
+def test_eval_docs_carry_their_capability_group(built):
+    for task in ("vqa_scene", "scene_description", "coordinate_prediction"):
+        for row in _test_split(built, task):
+            expected = {"count": "reasoning", "compare": "reasoning", "spatial": "reasoning",
+                        "composition": "reasoning", "coordinate": "structured-output"}.get(row["qtype"], "perception")
+            assert row["capability"] == expected, row["qtype"]

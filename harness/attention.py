@@ -1,4 +1,5 @@
-"""``attention=auto|eager|sdpa|xformers``: pick the backend, register it with transformers, say why."""
+"""``attention=auto|eager|sdpa|xformers``: pick among the registered attention-backend plugins, register
+the choice with transformers, and say why (recorded with each training and evaluation)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
