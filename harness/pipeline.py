@@ -173,8 +173,11 @@ def run_cells(cells: list[ResolvedConfig]) -> None:
             board = build_leaderboard(store, task, highlight=last_run)
             if not board.empty:
                 print_table(board, console())
-        if last_run is not None:
+        if last_run is not None and len(cells) == 1:
             print_run_report(store, last_run, console())
+        elif len(cells) > 1:
+            tasks = sorted({r.config.task.name for r in cells})
+            console().print(f"why the rows differ: harness compare task={tasks[0]}")
     if failures:
         raise HarnessError(f"{len(failures)} of {len(cells)} cells failed ({'; '.join(failures)})",
                            "fix them and rerun; finished cells reuse their checkpoints")

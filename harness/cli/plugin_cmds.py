@@ -71,12 +71,21 @@ def list_cmd(kind: str, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"{kind} (* default variant)" if kind in ("backbones", "vision") else kind)
-    columns = list(rows[0]) if rows else ["name"]
+    # "plugin" only in --json and `harness plugins` (the distribution says where a name comes from).
+    columns = [c for c in (rows[0] if rows else {"name": ""}) if c not in ("plugin", "description")]
+    columns.append("description")
+    narrow = console().width < 120
+    if narrow:  # descriptions go under the table, where they can use the whole width
+        columns.remove("description")
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*(str(row.get(c) or "") for c in columns))
     console().print(table)
+    if narrow:
+        for row in rows:
+            if row.get("description"):
+                console().print(f"[bold]{row['name']}[/]: {row['description']}", highlight=False)
 
 
 def _pip(*args: str) -> None:

@@ -20,8 +20,8 @@ def metric_rows(results: dict[str, Any], task: str, primary: str | None) -> list
         if "," not in key:
             continue  # "alias" and the like
         metric, filt = key.split(",", 1)
-        if "_stderr" in metric or not isinstance(value, (int, float)) or isinstance(value, bool):
-            continue
+        if "_stderr" in metric or not _is_number(value):
+            continue  # also NaN: a metric over no items (e.g. a question type absent from a --limit subset)
         stderr = section.get(f"{metric}_stderr,{filt}")
         stderr = float(stderr) if isinstance(stderr, (int, float)) and math.isfinite(stderr) else None
         name = metric if filt == "none" else f"{metric}/{filt}"

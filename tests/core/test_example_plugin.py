@@ -25,8 +25,8 @@ def test_example_plugin_installs_lists_and_resolves(tmp_path):
     installed = run_cli(["install", str(EXAMPLE)], home=home, timeout=600)
     try:
         assert installed.returncode == 0, installed.stderr
-        listed = json.loads(run_cli(["plugins", "--json"], home=home).stdout)
-        example = [p for p in listed if p["distribution"] == "harness-plugin-example"]
+        listed = json.loads(run_cli(["plugins", "--json"], home=home).stdout)["plugins"]
+        example = [p for p in listed if p["dist"] == "harness-plugin-example"]
         assert example and not example[0].get("error"), listed
         assert {"register_backbones", "register_tasks"} <= set(example[0]["hooks"])
 

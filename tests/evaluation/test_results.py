@@ -19,6 +19,11 @@ def test_every_numeric_metric_becomes_a_row_with_its_stderr():
     assert [r.metric for r in rows.values() if r.primary] == ["exact_match"]
 
 
+def test_a_metric_over_no_items_is_left_out():
+    results = {**RESULTS, "results": {"vqa": {**RESULTS["results"]["vqa"], "em_count,none": float("nan")}}}
+    assert "em_count" not in {r.metric for r in metric_rows(results, "vqa", "exact_match")}
+
+
 def test_primary_defaults_to_the_first_listed_metric():
     rows = metric_rows(RESULTS, "vqa", None)
     assert [r.metric for r in rows if r.primary] == ["exact_match"]
