@@ -7,6 +7,7 @@ and per-sample rows in one transaction -> print the leaderboard with this run hi
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from importlib import metadata
 from pathlib import Path
@@ -113,15 +114,44 @@ def _train_launched(resolved: ResolvedConfig) -> tuple[Path, float]:
     return found, time.perf_counter() - started
 
 
-def run_cell(resolved: ResolvedConfig, store: ResultsStore) -> str:
-    """Train (or reuse), evaluate and store one cell; returns its run id."""
-    from harness.evaluation.runner import evaluate
+def training_throughput(checkpoint: Path) -> dict[str, float]:
+    """Tokens/s (and MFU on GPUs) of each training stage, from the recipe's training summary."""
+    import json
 
+    summary = checkpoint.parent / "training_summary.json"
+    try:
+        stages = json.loads(summary.read_text()).get("stages", {})
+    except (OSError, ValueError):
+        return {}  # a checkpoint trained elsewhere
+    found = {}
+    for name, stage in stages.items():
+        for key in ("tokens_per_s", "mfu"):
+            if isinstance(stage.get(key), (int, float)):
+                found[f"{name}_{key}"] = round(float(stage[key]), 4)
+    return found
+
+
+def run_cell(resolved: ResolvedConfig, store: ResultsStore) -> str:
+    """Train (or reuse), evaluate and store one cell; returns its run id. A cell that fails leaves
+    no run directory and nothing in the store (a trained checkpoint is kept for the next try)."""
     cfg = resolved.config
     specs = task_specs(resolved)
     overrides = prepare_tasks(resolved, specs)
     run_dir = create_run_dir(resolved)
     console().print(f"[bold]{cfg.task.name} x {cfg.backbone.name} ({cfg.backbone.variant})[/]  run {run_dir.name}")
+    try:
+        _train_evaluate_store(resolved, store, specs, overrides, run_dir)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return run_dir.name
+
+
+def _train_evaluate_store(resolved: ResolvedConfig, store: ResultsStore, specs: list[TaskSpec],
+                          overrides: dict[str, dict], run_dir: Path) -> None:
+    from harness.evaluation.runner import evaluate
+
+    cfg = resolved.config
     checkpoint, train_seconds = ensure_checkpoint(resolved)
     lmms_to_harness = {lmms: spec.name for spec in specs for lmms in spec.lmms_tasks}
     include_paths = sorted({spec.include_path for spec in specs if spec.include_path})
@@ -142,11 +172,13 @@ def run_cell(resolved: ResolvedConfig, store: ResultsStore) -> str:
             run_hash=resolved.hashes["run"], training_hash=resolved.hashes["training"],
             controlled_hash=resolved.hashes["controlled"], run_dir=str(run_dir),
             versions={**versions(), **({"attention": result.attention} if result.attention else {})},
-            timings={"train_s": round(train_seconds, 2), "eval_s": round(result.seconds, 2)},
+            timings={"train_s": round(train_seconds, 2), "eval_s": round(result.seconds, 2),
+                     **training_throughput(checkpoint)},
         ),
         metrics, samples,
     )
-    return run_dir.name
+    reused = f", {result.cache_hits} answers from the per-sample cache" if result.cache_hits else ""
+    console().print(f"evaluated {sum(result.num_samples.values())} samples in {result.seconds:.1f}s{reused}")
 
 
 def run_cells(cells: list[ResolvedConfig]) -> None:

@@ -1,7 +1,9 @@
 """Turn down library noise during ``harness run``: deprecation warnings torch.distributed prints
-on every DeepSpeed step, and transformers' per-load progress bars. Errors still show."""
+on every DeepSpeed step, transformers' per-load progress bars, lmms-eval's DEBUG log lines.
+Warnings and errors still show."""
 from __future__ import annotations
 
+import sys
 import warnings
 
 
@@ -13,3 +15,7 @@ def quiet_libraries() -> None:
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    from loguru import logger  # lmms-eval's logger: DEBUG to stderr unless told otherwise
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")

@@ -32,7 +32,10 @@ def print_run_report(store: ResultsStore, run_id: str, console: Any) -> None:
         console.print(table)
     timings = dict(run.timings or {})
     reused = timings.get("train_s") == 0
-    parts = [f"{k.removesuffix('_s')} {v:.1f}s" for k, v in timings.items() if not (reused and k == "train_s")]
+    parts = [f"{k.removesuffix('_s')} {v:.1f}s" for k, v in timings.items()
+             if k.endswith("_s") and not k.endswith("_per_s") and not (reused and k == "train_s")]
+    parts += [f"{k.removesuffix('_tokens_per_s')} {v:,.0f} tokens/s" for k, v in timings.items() if k.endswith("_tokens_per_s")]
+    parts += [f"{k.removesuffix('_mfu')} MFU {v:.1%}" for k, v in timings.items() if k.endswith("_mfu")]
     if run.versions.get("attention"):
         console.print(f"attention: {run.versions['attention']}", soft_wrap=True)
     console.print(f"run {run_id}" + (" (checkpoint reused)" if reused else "") + (": " + ", ".join(parts) if parts else ""),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,6 +40,24 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def replace_dir(tmp: Path, final: Path, shareable: bool = False) -> None:
+    """Move the finished folder ``tmp`` to ``final``; an existing ``final`` is removed only once the
+    new one is in place. ``shareable`` opens up the permissions mkdtemp made private (for folders
+    that ship in the package)."""
+    if shareable:
+        tmp.chmod(0o755)
+        for file in tmp.iterdir():
+            file.chmod(0o644)
+    old = final.with_name(final.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 def create_run_dir(resolved: ResolvedConfig) -> Path:

@@ -39,6 +39,34 @@ class EvalResult:
     attention: str | None = None  # the attention kernel chosen, and why
 
 
+# Exceptions (by class name, as they come from datasets, huggingface_hub, requests and tenacity)
+# that mean a task's data could not be fetched or found.
+UNREACHABLE = {"ConnectionError", "FileNotFoundError", "OfflineModeIsEnabled", "LocalEntryNotFoundError",
+               "DatasetNotFoundError", "HFValidationError", "MaxRetryError", "RetryError", "Timeout"}
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        attempt = getattr(exc, "last_attempt", None)  # tenacity's RetryError holds the real error
+        inner = attempt.exception() if attempt is not None and hasattr(attempt, "exception") else None
+        exc = inner or exc.__cause__ or exc.__context__
+
+
+def data_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the task's data could not be fetched or found."""
+    return any(type(e).__name__ in UNREACHABLE for e in _chain(exc))
+
+
+def unreachable_reason(exc: BaseException) -> str:
+    """The innermost error's first line, without the wrappers' reprs."""
+    inner = list(_chain(exc))[-1]
+    first = (str(inner).strip().splitlines() or [""])[0]
+    return f"{type(inner).__name__}: {first[:160]}" if first else type(inner).__name__
+
+
 def check_settings(tasks: list[str], batch_size: int, limit: int | None, max_new_tokens: int | None) -> None:
     """One-line errors for settings no evaluation can run with."""
     if not tasks:
@@ -163,9 +191,12 @@ def _run(lm: Any, checkpoint: Path, tasks: list[str], task_manager: Any, overrid
             random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
             datetime_str=stamp, verbosity=verbosity, process_docs_parallel=1,
         )
-    except (FileNotFoundError, ConnectionError) as exc:
-        raise HarnessError(f"lmms-eval could not load the data of {', '.join(tasks)} ({exc})",
-                           "build or download the task's data first; nothing runs over the network here") from None
+    except Exception as exc:
+        if not data_unreachable(exc):
+            raise
+        raise HarnessError(f"lmms-eval could not load the data of {', '.join(tasks)} ({unreachable_reason(exc)})",
+                           "with no network, point task.data at a local copy (a datasets folder saved with "
+                           "save_to_disk, in the task's schema): harness run task=NAME task.data=/path") from None
     samples = results.pop("samples")
     tracker.save_results_aggregated(results=results, samples=samples, datetime_str=stamp)
     for task in results["configs"]:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.kinds.card import CardBacked
+
 if TYPE_CHECKING:
     from harness.model_cards import ModelCard
 
@@ -31,20 +33,8 @@ class Rendered:
     text: str = ""  # the rendered string (without BOS), for inspection and error messages
 
 
-class Backbone(ABC):
+class Backbone(CardBacked, ABC):
     """One LLM generation: its model card, chat format, tokenizer policy and loaders."""
-
-    card_name: str  # a model card name in model_cards/ (e.g. "llama3")
-
-    def __init__(self, card: str | None = None):
-        if card is not None:
-            self.card_name = card
-
-    @property
-    def card(self) -> ModelCard:
-        from harness.model_cards import load_card
-
-        return load_card(self.card_name)
 
     @property
     def chat_format(self) -> str:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.kinds.card import CardBacked
+
 if TYPE_CHECKING:
     from harness.model_cards import ModelCard, Variant
 
@@ -30,21 +32,10 @@ class VisionInfo:
     weights: str  # the folder the tower was loaded from
 
 
-class VisionEncoder(ABC):
+class VisionEncoder(CardBacked, ABC):
     """One vision-encoder family: its model card, weights resolution, tower and image processor."""
 
-    card_name: str  # a model card name in model_cards/ (e.g. "clip")
     select_strategy: str = "default"
-
-    def __init__(self, card: str | None = None):
-        if card is not None:
-            self.card_name = card
-
-    @property
-    def card(self) -> ModelCard:
-        from harness.model_cards import load_card
-
-        return load_card(self.card_name)
 
     @property
     def feature_layer(self) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.lazy import load_ref
+from harness.runs import write_atomically
 from harness.store import open_store
 
 from harness_plugins.analyses.context import NEEDS_FLAGS, CompareContext
@@ -78,17 +79,6 @@ def compare_folder(task: str) -> Path:
     return folder
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run_compare(words: tuple[str, ...], plots: Path | None = None, allow_uncontrolled: bool = False,
                 analyses: list[str] | None = None, resamples: int = 2000, seed: int = 0,
                 store_file: Path | None = None) -> Report:
@@ -133,8 +123,8 @@ def run_compare(words: tuple[str, ...], plots: Path | None = None, allow_uncontr
             report.plots = [p for r in results for p in r.plots]
             import json
 
-            _write_atomically(staging / "report.json", json.dumps(to_json(report), indent=2))
-            _write_atomically(staging / "report.md", to_markdown(report))
+            write_atomically(staging / "report.json", json.dumps(to_json(report), indent=2))
+            write_atomically(staging / "report.md", to_markdown(report))
             os.rename(staging, final)
         except BaseException:
             for child in staging.glob("*"):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, unknown_name
+from harness.runs import replace_dir
 
 from .corpus import TextSource, scene_corpus, stream, tokenizer_texts
 from .pretrain import pretrain, token_blocks
@@ -38,21 +39,6 @@ def train_tokenizer(spec: OrganismSpec, texts: list[str], out_dir: Path) -> Any:
     train = train_sentencepiece_bpe if spec.tokenizer == "sentencepiece_bpe" else train_byte_level_bpe
     save_hf_tokenizer(train(texts, spec.vocab_size), out_dir, spec.bos, spec.eos, spec.unk, spec.context)
     return AutoTokenizer.from_pretrained(str(out_dir))
-
-
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Move ``tmp`` to ``final``, replacing an existing folder only once the new one is complete."""
-    tmp.chmod(0o755)  # mkdtemp makes it private; the organisms ship in the package
-    for file in tmp.iterdir():
-        file.chmod(0o644)
-    old = final.with_name(final.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 def build_llama_organism(spec: OrganismSpec, out_dir: Path, seed: int = 0, quick: bool = False,
@@ -86,7 +72,7 @@ def build_llama_organism(spec: OrganismSpec, out_dir: Path, seed: int = 0, quick
             "tokenizer_docs": TOKENIZER_DOCS[mode], "pretrain": asdict(result), "spec": asdict(spec),
         }
         (tmp / "build.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        _replace_dir(tmp, out_dir)
+        replace_dir(tmp, out_dir, shareable=True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

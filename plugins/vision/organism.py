@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.runs import replace_dir
+
 BUILD_COMMAND = "harness organisms build --only clip"
 THREADS = 2  # fixed, so the build is bit-for-bit repeatable on a given machine
 
@@ -180,18 +182,6 @@ def train(spec: ClipOrganismSpec, seed: int,
     return model, processor, metrics
 
 
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Swap a finished build into place; the old one is removed only after the rename."""
-    old = final.with_name(final.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    if old.exists():
-        shutil.rmtree(old)
-
-
 def build_clip_organism(out_dir: Path, seed: int = 0, quick: bool = False,
                         progress: Callable[[int, int, float], None] | None = None) -> dict[str, Any]:
     """Train the organism and write its vision tower + image processor to ``out_dir`` (atomically).
@@ -234,7 +224,7 @@ def build_clip_organism(out_dir: Path, seed: int = 0, quick: bool = False,
             "build_seconds": round(time.perf_counter() - start, 1), "training": metrics, "spec": asdict(spec),
         }
         (tmp / "build.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        _replace_dir(tmp, out_dir)
+        replace_dir(tmp, out_dir, shareable=True)
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)

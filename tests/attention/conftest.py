@@ -1,11 +1,2 @@
-"""Attention tests run torch on one or two threads (other engineers share the CPU)."""
-import pytest
-import torch
-
-
-@pytest.fixture(autouse=True)
-def few_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+"""Attention tests run torch on two threads (CI has two cores)."""
+from torchthreads import few_threads  # noqa: F401 (autouse)

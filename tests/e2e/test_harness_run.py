@@ -33,7 +33,9 @@ def test_first_run_trains_evaluates_stores_and_prints_the_leaderboard(home):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Leaderboard" in done.stdout and "llama3 (tiny)" in done.stdout
     assert "majority_baseline" in done.stdout  # the baseline beside the score, in the run report
-    (run_id, run_dir, versions), = _rows(home, "select run_id, run_dir, versions_json from runs")
+    (run_id, run_dir, versions, timings), = _rows(home, "select run_id, run_dir, versions_json, timings_json from runs")
+    timings = json.loads(timings)
+    assert timings["train_s"] > 0 and timings["align_tokens_per_s"] > 0 and timings["finetune_tokens_per_s"] > 0
     metrics = dict(_rows(home, "select metric, value from metrics where run_id = ?", run_id))
     assert {"exact_match", "majority_baseline", "em_perception", "em_reasoning"} <= set(metrics)
     assert 0.0 <= metrics["exact_match"] <= 1.0
@@ -59,6 +61,8 @@ def test_a_failing_cell_is_reported_and_the_others_still_run(home):
     assert done.returncode == 2
     assert "1 of 2 cells failed" in done.stderr and "8b" in done.stderr and "Traceback" not in done.stderr
     assert len(_rows(home, "select run_id from runs")) == before + 1  # the tiny cell ran and was stored
+    run_dirs = {p.name for p in (home / "runs").iterdir()}
+    assert run_dirs == {r for (r,) in _rows(home, "select run_id from runs")}  # the failed cell left no folder
 
 
 def test_bad_limit_is_one_line_and_writes_nothing(home):

@@ -4,13 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-
-@pytest.fixture(autouse=True)
-def few_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
+from torchthreads import few_threads  # noqa: F401 (autouse)
 
 
 def tiny_vision_config():

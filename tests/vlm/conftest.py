@@ -4,15 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from torchthreads import few_threads  # noqa: F401 (autouse)
 from vlmtools import make_tokenizer
-
-
-@pytest.fixture(autouse=True)
-def few_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture
