@@ -183,6 +183,8 @@ def _train_evaluate_store(resolved: ResolvedConfig, store: ResultsStore, specs: 
 
 def run_cells(cells: list[ResolvedConfig]) -> None:
     """Run every cell in turn; in a sweep a failed cell is reported and the others still run."""
+    from rich.markup import escape
+
     from harness.leaderboard import build_leaderboard, print_table
     from harness.quiet import quiet_libraries
     from harness.run_report import print_run_report
@@ -200,7 +202,7 @@ def run_cells(cells: list[ResolvedConfig]) -> None:
                     raise
                 cfg = resolved.config
                 failures.append(f"{cfg.task.name} x {cfg.backbone.name}: {exc.one_line()}")
-                console(stderr=True).print(f"[red]cell failed:[/] {failures[-1]}", soft_wrap=True)
+                console(stderr=True).print(f"[red]cell failed:[/] {escape(failures[-1])}", soft_wrap=True)
         for task in sorted({r.config.task.name for r in cells}):
             board = build_leaderboard(store, task, highlight=last_run)
             if not board.empty:

@@ -37,6 +37,6 @@ def print_run_report(store: ResultsStore, run_id: str, console: Any) -> None:
     parts += [f"{k.removesuffix('_tokens_per_s')} {v:,.0f} tokens/s" for k, v in timings.items() if k.endswith("_tokens_per_s")]
     parts += [f"{k.removesuffix('_mfu')} MFU {v:.1%}" for k, v in timings.items() if k.endswith("_mfu")]
     if run.versions.get("attention"):
-        console.print(f"attention: {run.versions['attention']}", soft_wrap=True)
+        console.print(f"attention: {run.versions['attention']}", soft_wrap=True, markup=False, highlight=False)
     console.print(f"run {run_id}" + (" (checkpoint reused)" if reused else "") + (": " + ", ".join(parts) if parts else ""),
                   soft_wrap=True)
