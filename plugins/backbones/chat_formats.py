@@ -80,21 +80,27 @@ def _jinja(text: str) -> str:
 
 # Hugging Face chat templates (messages with role/content) giving the same text as the pieces.
 # No bos_token in them: the tokenizer adds BOS when the text is tokenized, as render() does.
-SYSTEM_AND_REST = ("{%- if messages[0]['role'] == 'system' -%}{%- set sys = messages[0]['content'] | trim -%}"
+# A message's content is a string or, as processors and lmms-eval's chat models send it, a list of
+# {"type": "image"} / {"type": "text", "text": ...} parts: an image part becomes "<image>\n" there.
+CONTENT = ("{%- macro text(c) -%}{%- if c is string -%}{{ c | trim }}{%- else -%}{%- set ns = namespace(s='') -%}"
+           "{%- for p in c -%}{%- if p['type'] == 'image' -%}{%- set ns.s = ns.s + '<image>\\n' -%}"
+           "{%- elif p['type'] == 'text' -%}{%- set ns.s = ns.s + p['text'] -%}{%- endif -%}{%- endfor -%}"
+           "{{ ns.s | trim }}{%- endif -%}{%- endmacro -%}")
+SYSTEM_AND_REST = ("{%- if messages[0]['role'] == 'system' -%}{%- set sys = text(messages[0]['content']) -%}"
                    "{%- set msgs = messages[1:] -%}{%- else -%}{%- set sys = DEFAULT -%}{%- set msgs = messages -%}"
                    "{%- endif -%}")
-VICUNA_TEMPLATE = (SYSTEM_AND_REST.replace("DEFAULT", _jinja(VICUNA_SYSTEM)) + "{{ sys + ' ' }}"
-                   "{%- for m in msgs -%}{%- if m['role'] == 'user' -%}{{ 'USER: ' + m['content'] | trim + ' ' }}"
-                   "{%- else -%}{{ 'ASSISTANT: ' + m['content'] | trim + eos_token }}{%- endif -%}{%- endfor -%}"
+VICUNA_TEMPLATE = (CONTENT + SYSTEM_AND_REST.replace("DEFAULT", _jinja(VICUNA_SYSTEM)) + "{{ sys + ' ' }}"
+                   "{%- for m in msgs -%}{%- if m['role'] == 'user' -%}{{ 'USER: ' + text(m['content']) + ' ' }}"
+                   "{%- else -%}{{ 'ASSISTANT: ' + text(m['content']) + eos_token }}{%- endif -%}{%- endfor -%}"
                    "{%- if add_generation_prompt -%}{{ 'ASSISTANT:' }}{%- endif -%}")
-LLAMA2_TEMPLATE = (SYSTEM_AND_REST.replace("DEFAULT", _jinja(LLAMA2_SYSTEM)) +
+LLAMA2_TEMPLATE = (CONTENT + SYSTEM_AND_REST.replace("DEFAULT", _jinja(LLAMA2_SYSTEM)) +
                    "{%- for m in msgs -%}{%- if m['role'] == 'user' -%}"
                    "{%- if loop.index0 > 0 -%}{{ bos_token }}{%- endif -%}"
                    "{{ '[INST] ' + ('<<SYS>>\\n' + sys + '\\n<</SYS>>\\n\\n' if loop.index0 == 0 else '')"
-                   " + m['content'] | trim + ' [/INST]' }}"
-                   "{%- else -%}{{ ' ' + m['content'] | trim + ' ' + eos_token }}{%- endif -%}{%- endfor -%}")
-LLAMA3_TEMPLATE = ("{%- for m in messages -%}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\\n\\n'"
-                   " + m['content'] | trim + '<|eot_id|>' }}{%- endfor -%}"
+                   " + text(m['content']) + ' [/INST]' }}"
+                   "{%- else -%}{{ ' ' + text(m['content']) + ' ' + eos_token }}{%- endif -%}{%- endfor -%}")
+LLAMA3_TEMPLATE = (CONTENT + "{%- for m in messages -%}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\\n\\n'"
+                   " + text(m['content']) + '<|eot_id|>' }}{%- endfor -%}"
                    "{%- if add_generation_prompt -%}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
                    "{%- endif -%}")
 
