@@ -38,9 +38,12 @@ def harness_vlm(checkpoint: Path, task: str, include_path: str, limit: int, batc
     """harness_vlm with the cache off (every sample computed), model loading excluded."""
     from harness.evaluation.model import HarnessVLM
 
-    lm = HarnessVLM(run=str(checkpoint), batch_size=batch_size, device=device, dtype=dtype, cache=False)
+    def load():
+        return HarnessVLM(run=str(checkpoint), batch_size=batch_size, device=device, dtype=dtype, cache=False)
+
     if warmup:
-        _evaluate_once(lm, task, include_path, min(limit, batch_size), task_manager)
+        _evaluate_once(load(), task, include_path, min(limit, batch_size), task_manager)
+    lm = load()  # the evaluator's lm.clean() released the model of the last one
     samples, seconds, accuracy = _evaluate_once(lm, task, include_path, limit, task_manager)
     return Throughput("harness_vlm", batch_size, samples, seconds, accuracy)
 
