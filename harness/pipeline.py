@@ -65,13 +65,13 @@ def ensure_checkpoint(resolved: ResolvedConfig) -> tuple[Path, float]:
     if found is not None:
         console().print(f"reusing the checkpoint trained for this training config: {found}")
         return found, 0.0
+    workdir = training_dir(training_hash)
+    resume = workdir.exists()  # a half-finished training of the same hash is resumed, never restarted
     if getattr(resolved.config.launcher, "value", resolved.config.launcher) != "none":
-        return _train_launched(resolved)
+        return _train_launched(resolved, resume)
     recipe = get_plugins().registry("recipes").get(resolved.config.recipe.name)
     train = load_ref(recipe.implementation)
-    workdir = training_dir(training_hash)
-    # A half-finished training of the same hash is resumed, never restarted or overwritten.
-    resuming = dataclasses.replace(resolved, config=dataclasses.replace(resolved.config, resume=workdir.exists()))
+    resuming = dataclasses.replace(resolved, config=dataclasses.replace(resolved.config, resume=resume))
     started = time.perf_counter()
     checkpoint = Path(train(resuming, workdir))
     mark_finished(training_hash, checkpoint)
@@ -96,14 +96,13 @@ def command_line_words(resolved: ResolvedConfig) -> list[str]:
     return words
 
 
-def _train_launched(resolved: ResolvedConfig) -> tuple[Path, float]:
+def _train_launched(resolved: ResolvedConfig, resume: bool) -> tuple[Path, float]:
     """Multi-process training (``launcher=torchrun|deepspeed``): ``harness train`` with the same
     config, which re-launches itself under the launcher and marks the checkpoint finished."""
     import subprocess
     import sys
 
     words = [w for w in command_line_words(resolved) if not w.startswith("resume=")]
-    resume = training_dir(resolved.hashes["training"]).exists()  # a half-finished training is resumed
     command = [sys.executable, "-m", "harness.cli.main", "train", *words, f"resume={str(resume).lower()}"]
     started = time.perf_counter()
     code = subprocess.call(command)
@@ -203,14 +202,14 @@ def run_cells(cells: list[ResolvedConfig]) -> None:
                 cfg = resolved.config
                 failures.append(f"{cfg.task.name} x {cfg.backbone.name}: {exc.one_line()}")
                 console(stderr=True).print(f"[red]cell failed:[/] {escape(failures[-1])}", soft_wrap=True)
-        for task in sorted({r.config.task.name for r in cells}):
+        tasks = sorted({r.config.task.name for r in cells})
+        for task in tasks:
             board = build_leaderboard(store, task, highlight=last_run)
             if not board.empty:
                 print_table(board, console())
         if last_run is not None and len(cells) == 1:
             print_run_report(store, last_run, console())
         elif len(cells) > 1:
-            tasks = sorted({r.config.task.name for r in cells})
             console().print(f"why the rows differ: harness compare task={tasks[0]}")
     if failures:
         raise HarnessError(f"{len(failures)} of {len(cells)} cells failed ({'; '.join(failures)})",

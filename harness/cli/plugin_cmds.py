@@ -72,11 +72,11 @@ def list_cmd(kind: str, as_json: bool) -> None:
 
     table = Table(title=f"{kind} (* default variant)" if kind in ("backbones", "vision") else kind)
     # "plugin" only in --json and `harness plugins` (the distribution says where a name comes from).
-    columns = [c for c in (rows[0] if rows else {"name": ""}) if c not in ("plugin", "description")]
-    columns.append("description")
+    # In a narrow terminal the descriptions go under the table, where they can use the whole width.
     narrow = console().width < 120
-    if narrow:  # descriptions go under the table, where they can use the whole width
-        columns.remove("description")
+    columns = [c for c in (rows[0] if rows else {"name": ""}) if c not in ("plugin", "description")]
+    if not narrow:
+        columns.append("description")
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:

@@ -157,18 +157,17 @@ class HarnessVLM(lmms):
             else:
                 todo.append((i, context, continuation, doc_to_visual(doc), key))
         todo.sort(key=lambda t: -len(t[1]) - len(t[2]))
-        bar = _progress(len(todo), "Model Scoring", len(requests) - len(todo))
-        for start in range(0, len(todo), self.batch_size):
-            batch = todo[start:start + self.batch_size]
-            scored = self.engine.loglikelihood([t[1] for t in batch], [t[2] for t in batch],
-                                               [self._images(t[3]) for t in batch])
-            self.computed += len(batch)
-            bar.update(len(batch))
-            for t, (ll, greedy) in zip(batch, scored):
-                results[t[0]] = (ll, greedy)
-            if self.cache is not None:
-                self.cache.put_many([(t[4], {"ll": ll, "greedy": greedy}) for t, (ll, greedy) in zip(batch, scored)])
-        bar.close()
+        with _progress(len(todo), "Model Scoring", len(requests) - len(todo)) as bar:
+            for start in range(0, len(todo), self.batch_size):
+                batch = todo[start:start + self.batch_size]
+                scored = self.engine.loglikelihood([t[1] for t in batch], [t[2] for t in batch],
+                                                   [self._images(t[3]) for t in batch])
+                self.computed += len(batch)
+                bar.update(len(batch))
+                for t, (ll, greedy) in zip(batch, scored):
+                    results[t[0]] = (ll, greedy)
+                if self.cache is not None:
+                    self.cache.put_many([(t[4], {"ll": ll, "greedy": greedy}) for t, (ll, greedy) in zip(batch, scored)])
         for i, (task, doc_id, idx, continuation) in self._choice_slots.items():
             self.choices.setdefault(task, {}).setdefault(doc_id, {})[idx] = (continuation, results[i][0])
         # Two lmms-eval 0.7.3 conventions: its multiple_choice scoring takes the argmin, because its built-in

@@ -42,9 +42,11 @@ def fill_mean_stderr(rows: list[MetricRow], samples: list[SampleRow]) -> None:
             continue
         scores = [s.extra["metrics"][row.metric] for s in samples if row.metric in s.extra.get("metrics", {})]
         scores = [float(x) for x in scores if isinstance(x, (int, float)) and math.isfinite(x)]
-        if len(scores) < 2 or len(scores) != len(samples) or abs(sum(scores) / len(scores) - row.value) > 1e-9:
-            continue  # not a mean over every sample (e.g. per-type metrics, baselines): no stderr claimed
+        if len(scores) < 2 or len(scores) != len(samples):
+            continue
         mean = sum(scores) / len(scores)
+        if abs(mean - row.value) > 1e-9:
+            continue  # not the mean of its sample scores (e.g. per-type metrics, baselines): no stderr claimed
         variance = sum((x - mean) ** 2 for x in scores) / (len(scores) - 1)
         row.stderr = math.sqrt(variance / len(scores))
 

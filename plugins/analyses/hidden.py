@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from harness.store import RunRecord
+from harness_plugins.scene.perturb import PERTURBATIONS  # the sets the scene world generates
 
-PERTURBATIONS = ("pixel_noise", "paraphrase")
 PREFIX, SUFFIX = "hidden_states_", ".safetensors"
 
 

@@ -29,7 +29,7 @@ def prepare_scene(config: Any) -> dict[str, dict[str, Any]]:
     when the run's task is another task that borrows the scene data, as a plugin's may)."""
     from harness_plugins.scene.dataset import default_root, ensure_scene_data
 
-    wanted = {config.task.name, *getattr(getattr(config, "eval", None), "tasks", ())}
+    wanted = {config.task.name, *config.eval.tasks}
     running = [s for s in SCENE_TASKS if wanted & {s.name, *s.aliases}] or SCENE_TASKS
     names = tuple(t for spec in running for t in spec.lmms_tasks)
     local = config.task.data if any(_is_run_task(config, s) for s in SCENE_TASKS) else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -42,8 +43,6 @@ def test_first_run_trains_evaluates_stores_and_prints_the_leaderboard(home):
     (n,), = _rows(home, "select count(*) from samples where run_id = ? and confidence is not null", run_id)
     assert n == 24
     assert json.loads(versions)["attention"].startswith("sdpa")  # auto on the CPU: SDPA, with its reason
-    from pathlib import Path
-
     files = {p.name for p in (Path(run_dir) / "eval").iterdir()}
     assert any(f.endswith("_results.json") for f in files) and "samples_vqa_scene" in " ".join(files)
 

@@ -90,7 +90,7 @@ def training_records(cfg: Any) -> tuple[Any, Any, str]:
         finetune = load_dataset_folder(folder / "instruct", on_bad_row)
         return align, finetune, f"scene world (seed {cfg.data.scene_seed}): {len(align)} align pairs, {len(finetune)} instructions"
     data = load_training_data(cfg.data.train, cfg.data.image_root, on_bad_row)
-    align_file = getattr(cfg.data, "align", None)
+    align_file = cfg.data.align
     if align_file:  # LLaVA-1.5's own split: 558K caption pairs for stage 1, 665K instructions for stage 2
         align = load_training_data(align_file, cfg.data.align_image_root or cfg.data.image_root, on_bad_row)
         return (align, data, f"{Path(align_file).name}: {len(align)} align pairs; "
