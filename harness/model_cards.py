@@ -32,6 +32,9 @@ CARD_KEYS = {
 VARIANT_KEYS = {"organism", "hf_repo", "weights", "params", "description", "architecture", "build"}
 
 
+CUSTOM_VARIANT = "custom"
+
+
 @dataclass(frozen=True)
 class Variant:
     """One size of a model: the organism (weights shipped in the package) or a real checkpoint."""
@@ -65,8 +68,13 @@ class ModelCard:
     defaults: dict[str, Any] = field(default_factory=dict)
 
     def variant(self, name: str | None) -> Variant:
-        """The named variant, or the default one; a one-line error for an unknown name."""
+        """The named variant, or the default one; a one-line error for an unknown name.
+
+        ``custom`` is every card's variant for weights named by ``backbone.path``/``vision.path``.
+        """
         name = name or self.default_variant
+        if name == CUSTOM_VARIANT:
+            return Variant(name=CUSTOM_VARIANT, description="weights from backbone.path / vision.path")
         if name not in self.variants:
             raise HarnessError(
                 f"{self.name} has no variant {name!r}{did_you_mean(name, self.variants)}",
@@ -134,6 +142,8 @@ def parse_card(raw: Any, source: str) -> ModelCard:
         vraw = vraw or {}
         if not isinstance(vraw, dict):
             raise bad(f"variant {vname!r} must be a mapping")
+        if vname == CUSTOM_VARIANT:
+            raise bad(f"variant name {CUSTOM_VARIANT!r} is reserved (weights from backbone.path / vision.path)")
         vunknown = set(vraw) - VARIANT_KEYS
         if vunknown:
             key = sorted(vunknown)[0]

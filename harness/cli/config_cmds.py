@@ -34,8 +34,12 @@ def run_cmd(overrides: tuple[str, ...], multirun: bool, dry_run: bool) -> None:
     """Run cells of the study: KEY=VALUE overrides, e.g. task=vqa backbone=llama3."""
     cells = resolve_cells(overrides, multirun)
     if dry_run:
+        from harness.pipeline import weight_folders
+
         for resolved in cells:
+            folders = weight_folders(resolved)
             console().print(f"[bold]# run {resolved.hashes['run']}[/]")
+            click.echo("# weights: " + ", ".join(f"{kind} {folder}" for kind, folder in folders.items()))
             click.echo(yaml.safe_dump(resolved.as_dict(), sort_keys=False))
         return
     from harness.paths import ensure_writable_home

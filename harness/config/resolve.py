@@ -18,7 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 from harness.config.overrides import Override
 from harness.config.schema import SHORTHANDS, TRAINING_SECTIONS, UNHASHED, RunConfig, schema_for
 from harness.errors import HarnessError, did_you_mean
-from harness.model_cards import load_card
+from harness.model_cards import CUSTOM_VARIANT, load_card
 from harness.plugin_manager import PluginSet
 
 LAYERS = ("default", "model card", "task", "recipe", "command line")
@@ -160,14 +160,19 @@ def resolve(overrides: list[Override], plugins: PluginSet) -> ResolvedConfig:
         layers.set(key, value, "command line" if typed else "default")
 
     bcard, vcard = load_card(bspec.model_card), load_card(vspec.model_card)
-    layers.set("backbone.variant", bspec.default_variant or bcard.default_variant, "model card")
-    layers.set("vision.variant", vspec.default_variant or vcard.default_variant, "model card")
+    for kind, spec, card in (("backbone", bspec, bcard), ("vision", vspec, vcard)):
+        if given.get(f"{kind}.path") and not given.get(f"{kind}.variant"):
+            # Weights named by path are not the card's default (the organism): label them custom,
+            # which also keeps the organism training profile away from real checkpoints.
+            layers.set(f"{kind}.variant", CUSTOM_VARIANT, f"{kind}.path")
+        else:
+            layers.set(f"{kind}.variant", spec.default_variant or card.default_variant, "model card")
     for key, value in bcard.defaults.items():
         layers.set(key, value, "model card")
     for key, value in tspec.defaults.items():
         layers.set(key, value, "task")
 
-    variant = bcard.variant(given.get("backbone.variant") or bspec.default_variant)
+    variant = bcard.variant(given.get("backbone.variant") or layers.tree.backbone.variant)
     profile = given.get("recipe.profile", "auto")
     if profile == "auto":
         wanted = "organism" if variant.organism else "full"
@@ -195,6 +200,10 @@ def resolve(overrides: list[Override], plugins: PluginSet) -> ResolvedConfig:
             raise cause from None
         raise HarnessError(f"invalid configuration: {str(exc).splitlines()[0]}") from None
     bcard.variant(config.backbone.variant)  # unknown variants fail here, with the known ones
+    for kind, listing, section in (("backbone", "backbones", config.backbone), ("vision", "vision", config.vision)):
+        if section.variant == CUSTOM_VARIANT and not section.path:
+            raise HarnessError(f"{kind}.variant={CUSTOM_VARIANT} means weights from {kind}.path, and {kind}.path is not set",
+                               f"set {kind}.path=/folder/with/config.json or pick a variant (harness list {listing})")
     vcard.variant(config.vision.variant)
     if config.attention != "auto":
         plugins.registry("attention").entry(config.attention)

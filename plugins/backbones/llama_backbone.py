@@ -6,6 +6,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.kinds.backbone import Backbone, Conversation, Rendered
+from harness.model_folders import load_pretrained
 
 from . import loading
 from .render import render_conversation, render_prompt, stop_token_ids
@@ -62,9 +63,9 @@ class LlamaBackbone(Backbone):
             raise HarnessError(f"unknown dtype {dtype!r}", f"use one of {', '.join(DTYPES)}")
         folder = self.weights_dir(variant, path)
         tokenizer = tokenizer if tokenizer is not None else self.load_tokenizer(variant, path)
-        model = LlamaForCausalLM.from_pretrained(str(folder), dtype=getattr(torch, dtype),
-                                                 attn_implementation=attn_implementation)
-        resize_embeddings(model, tokenizer)
+        model = load_pretrained(lambda: LlamaForCausalLM.from_pretrained(
+            str(folder), dtype=getattr(torch, dtype), attn_implementation=attn_implementation), folder, loading.KEY)
+        resize_embeddings(model, tokenizer, str(folder))
         return model
 
     def render(self, conversation: Conversation, tokenizer: Any, sample_id: str = "?",

@@ -2,16 +2,15 @@
 their config.json matches the generation before ``from_pretrained`` loads them."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.model_cards import ModelCard, Variant
+from harness.model_cards import CUSTOM_VARIANT, ModelCard
+from harness.model_folders import cached_snapshot, check_model_dir, hf_cache_dir, packaged_folder, read_config, user_folder
 
-WEIGHT_FILES = ("*.safetensors", "pytorch_model*.bin")
+KEY = "backbone.path"
 
 
 @dataclass(frozen=True)
@@ -31,58 +30,31 @@ class Expected:
     attention: str
 
 
-def packaged_dir(variant: Variant) -> Path:
-    """The folder of an organism shipped in the harness_plugins package."""
-    return Path(str(resources.files("harness_plugins").joinpath(variant.weights or "")))
-
-
 def weights_dir(card: ModelCard, variant_name: str | None, path: str | Path | None) -> Path:
     """Where ``from_pretrained`` loads from; a one-line error naming where it looked and the fix."""
     variant = card.variant(variant_name)
     if path:
-        folder = Path(path).expanduser()
-        if not folder.is_dir():
-            raise HarnessError(f"backbone.path {folder} is not a directory",
-                               "point backbone.path at a folder saved by save_pretrained (config.json, weights, tokenizer)")
-        if not (folder / "config.json").is_file():
-            raise HarnessError(f"backbone.path {folder} is not a model directory (no config.json)",
-                               "point backbone.path at a folder saved by save_pretrained (config.json, weights, tokenizer)")
-    elif variant.organism:
-        folder = packaged_dir(variant)
+        return user_folder(path, KEY)
+    if variant.name == CUSTOM_VARIANT:
+        raise HarnessError(f"{card.name} variant {CUSTOM_VARIANT!r} means weights from {KEY}, and {KEY} is not set",
+                           f"set {KEY}=/folder/with/config.json or pick a variant (harness list backbones)")
+    if variant.organism:
+        folder = packaged_folder(variant.weights or "")
         if not (folder / "config.json").is_file():
             raise HarnessError(f"the {card.name} organism is not built (no {folder / 'config.json'})",
                                f"run `harness organisms build --only {card.name}`")
-    else:
-        folder = _hf_cache_dir(card, variant)
-    if not any(next(folder.glob(pattern), None) for pattern in WEIGHT_FILES):
-        raise HarnessError(f"{folder} has a config.json but no weights (*.safetensors or pytorch_model*.bin)",
-                           "copy the weight files there or point backbone.path at a complete model folder")
-    return folder
-
-
-def _hf_cache_dir(card: ModelCard, variant: Variant) -> Path:
-    from huggingface_hub import constants, snapshot_download
-
-    try:
-        return Path(snapshot_download(variant.hf_repo, local_files_only=True))
-    except Exception:  # huggingface_hub raises several types for "not cached"; all mean the same here
+        return check_model_dir(folder, KEY)
+    if not variant.hf_repo:
+        raise HarnessError(f"{card.name} variant {variant.name!r} names no weights", f"set {KEY}=/folder/with/config.json")
+    folder = cached_snapshot(variant.hf_repo)
+    if folder is None:
         raise HarnessError(
             f"no weights for {card.name} variant {variant.name!r}: {variant.hf_repo} is not in the Hugging Face "
-            f"cache {constants.HF_HUB_CACHE} and backbone.path is not set",
+            f"cache {hf_cache_dir()} and {KEY} is not set",
             f"download it with `huggingface-cli download {variant.hf_repo}` ({card.access or 'see the model card'}) "
-            "or set backbone.path=/dir to a local copy",
-        ) from None
-
-
-def read_config(folder: Path) -> dict[str, Any]:
-    path = folder / "config.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise HarnessError(f"cannot read {path} ({exc})", "point backbone.path at a folder saved by save_pretrained") from None
-    if not isinstance(data, dict):
-        raise HarnessError(f"{path} is not a JSON object", "point backbone.path at a folder saved by save_pretrained")
-    return data
+            f"or set {KEY}=/dir to a local copy",
+        )
+    return check_model_dir(folder, KEY)
 
 
 def config_facts(config: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +96,7 @@ def mismatches(facts: dict[str, Any], expected: Expected) -> list[str]:
 def check_architecture(folder: Path, expected: Expected, others: dict[str, Expected]) -> None:
     """One-line error if ``folder/config.json`` does not describe ``expected``'s generation; names the
     generation the weights do match, if one of ``others`` does."""
-    facts = config_facts(read_config(folder))
+    facts = config_facts(read_config(folder, KEY))
     problems = mismatches(facts, expected)
     if not problems:
         return
@@ -132,6 +104,6 @@ def check_architecture(folder: Path, expected: Expected, others: dict[str, Expec
     looks = f"; they look like {match} weights" if match else ""
     raise HarnessError(
         f"{folder / 'config.json'} does not match {expected.generation}: {problems[0]}{looks}",
-        (f"use backbone={match}" if match else f"point backbone.path at {expected.generation} weights")
-        + f" or point backbone.path at a {expected.generation} checkpoint",
+        f"use backbone={match} or point backbone.path at {expected.generation} weights" if match
+        else f"point backbone.path at {expected.generation} weights",
     )

@@ -61,16 +61,24 @@ def apply_token_policy(tokenizer: Any, chat_format: str, source: str) -> Any:
     return tokenizer
 
 
-def resize_embeddings(model: Any, tokenizer: Any) -> None:
+def resize_embeddings(model: Any, tokenizer: Any, source: str = "the backbone folder") -> None:
     """Grow the model's embeddings to hold every tokenizer token, padded to a multiple of 64.
 
     New rows are set to the mean of the old ones (no random draw, so loading is deterministic).
     Embeddings already large enough and a multiple of 64 are left alone (a saved harness checkpoint).
+    A tokenizer with more new tokens than the policy adds (pad, image) belongs to another checkpoint:
+    most of its ids would get untrained rows, so that is an error.
     """
     import torch
 
     have = model.get_input_embeddings().weight.shape[0]
     need = len(tokenizer)
+    if need > have + len((PAD_TOKEN, IMAGE_TOKEN)):
+        raise HarnessError(
+            f"the tokenizer in {source} has {need} tokens but the model's embeddings have {have} rows: "
+            "tokenizer and weights come from different checkpoints",
+            "put the tokenizer files that were saved with these weights in the folder",
+        )
     if have >= need and have % VOCAB_MULTIPLE == 0:
         target = have
     else:

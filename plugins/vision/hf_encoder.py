@@ -7,9 +7,10 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.kinds.vision import VisionEncoder, VisionInfo
+from harness.model_folders import load_pretrained, read_config
 
 from .images import processor_from_folder
-from .weights import read_config, resolve_weights
+from .weights import resolve_weights
 
 
 class HFVisionEncoder(VisionEncoder):
@@ -27,7 +28,7 @@ class HFVisionEncoder(VisionEncoder):
 
     def weights_dir(self, variant: str | None = None, path: str | Path | None = None) -> Path:
         folder = resolve_weights(self.card.name, self.variant(variant), path)
-        model_type = read_config(folder).get("model_type")
+        model_type = read_config(folder, "vision.path").get("model_type")
         if model_type not in self.model_types:
             raise HarnessError(
                 f"{folder / 'config.json'} is a {model_type!r} model, not {self.card.name}",
@@ -48,8 +49,8 @@ class HFVisionEncoder(VisionEncoder):
         import transformers
 
         folder = self.weights_dir(variant, path)
-        model = getattr(transformers, self.model_class).from_pretrained(
-            str(folder), dtype=getattr(torch, dtype), attn_implementation=attn_implementation)
+        model = load_pretrained(lambda: getattr(transformers, self.model_class).from_pretrained(
+            str(folder), dtype=getattr(torch, dtype), attn_implementation=attn_implementation), folder, "vision.path")
         return model.eval()
 
     def load_image_processor(self, variant: str | None = None, path: str | Path | None = None) -> Any:

@@ -19,23 +19,16 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 def load_image(path: str | Path) -> Any:
     """Decode ``path`` to an RGB ``PIL.Image``; one-line error naming the file if it cannot be read."""
-    from PIL import Image, ImageFile, UnidentifiedImageError
+    from harness_plugins.data.records import decode_whole
 
     path = Path(path)
-    # Some libraries (lmms-eval's model modules among them) set LOAD_TRUNCATED_IMAGES globally,
-    # which would silently pad a cut file with grey; a training image must decode whole.
-    lenient, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
     try:
-        with Image.open(path) as img:
-            img.load()  # decode now, so a truncated file fails here and not inside a batch
-            return img.convert("RGB")
+        return decode_whole(path)
     except FileNotFoundError:
         raise HarnessError(f"image {path} does not exist", "check data.image_root and the row's image field") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError) as exc:  # UnidentifiedImageError is an OSError
         raise HarnessError(f"image {path} cannot be decoded ({type(exc).__name__})",
                            "replace or remove the file (or set data.on_bad_row=skip)") from None
-    finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = lenient
 
 
 def image_processor(image_size: int, mean: Sequence[float] = CLIP_MEAN, std: Sequence[float] = CLIP_STD) -> Any:
@@ -63,4 +56,11 @@ def processor_from_folder(folder: Path, image_size: int) -> Any:
         except ValueError as exc:
             raise HarnessError(f"cannot read {cfg_path}: {exc}", "restore the file or delete it to use CLIP's statistics") from None
         mean, std = raw.get("image_mean", mean), raw.get("image_std", std)
+        for name, values in (("image_mean", mean), ("image_std", std)):
+            if not (isinstance(values, list) and len(values) == 3
+                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+                    and (name == "image_mean" or all(v > 0 for v in values))):
+                raise HarnessError(f"{cfg_path}: {name} is {values!r}, not three numbers"
+                                   + (" above 0" if name == "image_std" else ""),
+                                   "restore the file or delete it to use CLIP's statistics")
     return image_processor(image_size, mean, std)

@@ -21,10 +21,13 @@ def test_unknown_variant_lists_the_known_ones(backbones):
     assert "70b-chat" in one_line(err)
 
 
-def test_path_that_is_not_a_directory(backbones, tmp_path):
-    with pytest.raises(HarnessError, match="is not a directory") as err:
+def test_path_that_does_not_exist_or_is_a_file(backbones, tmp_path):
+    with pytest.raises(HarnessError, match="nope does not exist") as err:
         backbones["llama1"].load_tokenizer(path=tmp_path / "nope")
     assert "backbone.path" in one_line(err)
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(HarnessError, match="afile is not a directory"):
+        backbones["llama1"].load_tokenizer(path=tmp_path / "afile")
 
 
 def test_path_without_config_json_is_not_a_model_directory(backbones, tmp_path):
@@ -94,6 +97,42 @@ def test_real_variant_found_in_the_hf_cache_loads_from_there(backbones, tmp_path
     (hub / "models--huggyllama--llama-7b" / "refs" / "main").write_text("a" * 40)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
     assert backbones["llama1"].weights_dir("7b") == snapshot
+
+
+def test_a_repository_id_as_backbone_path_is_looked_up_in_the_hf_cache(backbones, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    hub = tmp_path / "hub"
+    snapshot = hub / "models--me--my-llama" / "snapshots" / ("b" * 40)
+    shutil.copytree(backbones["llama3"].weights_dir(), snapshot)
+    (hub / "models--me--my-llama" / "refs").mkdir()
+    (hub / "models--me--my-llama" / "refs" / "main").write_text("b" * 40)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
+    assert backbones["llama3"].weights_dir(path="me/my-llama") == snapshot
+    with pytest.raises(HarnessError, match=r"backbone.path=me/absent needs the weights of me/absent.*huggingface-cli download"):
+        backbones["llama3"].weights_dir(path="me/absent")
+
+
+def test_truncated_weights_name_the_folder(backbones, tmp_path):
+    shutil.copytree(backbones["llama1"].weights_dir(), tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(HarnessError) as err:
+        backbones["llama1"].load_model(path=tmp_path / "m")
+    text = one_line(err)
+    assert f"cannot load the weights in {tmp_path / 'm'}" in text and "truncated or corrupt" in text
+
+
+def test_a_tokenizer_of_another_checkpoint_is_refused(backbones, tmp_path):
+    """LLaMA-1 weights with LLaMA-3's (4x larger) tokenizer: most ids would get untrained embeddings."""
+    shutil.copytree(backbones["llama1"].weights_dir(), tmp_path / "m")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(backbones["llama3"].weights_dir() / name, tmp_path / "m" / name)
+    (tmp_path / "m" / "special_tokens_map.json").unlink(missing_ok=True)
+    with pytest.raises(HarnessError) as err:
+        backbones["llama1"].load_model(path=tmp_path / "m")
+    text = one_line(err)
+    assert "tokenizer and weights come from different checkpoints" in text and str(tmp_path / "m") in text
 
 
 def test_unknown_dtype(backbones):

@@ -31,6 +31,18 @@ def test_organism_profile_is_chosen_for_tiny_and_full_for_real_variants(fake_plu
     assert real.config.recipe.profile == "full" and real.config.recipe.align.global_batch == 256
 
 
+def test_weights_named_by_path_are_the_custom_variant_with_the_full_profile(fake_plugins):
+    """backbone.path points at real weights: never labelled with (or trained like) the organism."""
+    r = resolved(fake_plugins, "backbone.path=/models/Meta-Llama-3-8B")
+    assert r.config.backbone.variant == "custom" and r.sources["backbone.variant"] == "backbone.path"
+    assert r.config.recipe.profile == "full" and r.config.recipe.finetune.lr == 2e-5
+    assert r.config.vision.variant == "tiny"
+    named = resolved(fake_plugins, "backbone.path=/models/Meta-Llama-3-8B", "backbone.variant=8b")
+    assert named.config.backbone.variant == "8b"
+    with pytest.raises(HarnessError, match="backbone.variant=custom means weights from backbone.path"):
+        resolved(fake_plugins, "backbone.variant=custom")
+
+
 def test_values_are_typed_by_the_schema_not_by_yaml(fake_plugins):
     r = resolved(fake_plugins, "recipe.tag=1.10", "seed=3", "eval.save_hidden_states=true")
     assert r.config.recipe.tag == "1.10"

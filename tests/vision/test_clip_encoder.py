@@ -104,6 +104,7 @@ def test_vision_path_that_does_not_exist(tmp_path):
 def test_vision_path_holding_another_architecture(tmp_path):
     (tmp_path / "llama").mkdir()
     (tmp_path / "llama" / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    (tmp_path / "llama" / "model.safetensors").write_bytes(b"")
     with pytest.raises(HarnessError, match="is a 'llama' model, not clip"):
         clip.weights_dir(path=tmp_path / "llama")
 
