@@ -52,22 +52,34 @@ class LoadedData:
         return (self.records[i] for i in range(len(self.records)))
 
 
+def decode_whole(path: Path) -> Any:
+    """Decode an image file completely to RGB PIL, refusing a truncated file even when a library (lmms-eval's
+    task module among them) set PIL's LOAD_TRUNCATED_IMAGES globally, which pads a cut file with grey.
+    Raises FileNotFoundError, or UnidentifiedImageError/OSError/SyntaxError/ValueError for a bad file."""
+    from PIL import Image, ImageFile
+
+    lenient, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
+    try:
+        with Image.open(path) as image:
+            image.load()  # decode now, so a truncated file fails here and not inside a batch
+            return image.convert("RGB")
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = lenient
+
+
 def open_image(record: Record):
     """The record's image as RGB PIL; a corrupt or missing file is a one-line error naming file and row."""
-    from PIL import Image, UnidentifiedImageError
-
     if record.image is None or not isinstance(record.image, (str, Path)):
         return record.image.convert("RGB") if record.image is not None else None
     path = Path(record.image)
     try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
+        return decode_whole(path)
     except FileNotFoundError:
         raise HarnessError(f"image {path} of row {record.id!r} ({record.source}) does not exist",
                            "check data.image_root") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except (OSError, SyntaxError, ValueError) as exc:  # UnidentifiedImageError is an OSError
         raise HarnessError(f"corrupt image {path} in row {record.id!r} ({record.source}): {exc}",
-                           "replace the file or drop the row") from None
+                           "replace the file or drop the row (data.on_bad_row=skip)") from None
 
 
 def conversation_problem(conversations: Any, has_image: bool) -> str | None:

@@ -66,6 +66,26 @@ def test_corrupt_image_is_a_one_line_error_naming_file_and_row(tmp_path):
         open_image(record)
 
 
+def test_a_truncated_training_image_fails_even_when_a_library_made_pil_lenient(tmp_path):
+    """lmms-eval sets PIL's LOAD_TRUNCATED_IMAGES for the whole process; in a sweep the cells that train
+    after an evaluation must still refuse a cut file instead of training on grey padding."""
+    from PIL import ImageFile
+
+    Image.new("RGB", (64, 64), (9, 8, 7)).save(tmp_path / "whole.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "whole.png").read_bytes()[:80])
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps([{"id": "r1", "image": "cut.png", "conversations": _conv()}]))
+    record = load_llava_json(path)[0]
+    lenient = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        with pytest.raises(HarnessError, match=r"corrupt image .*cut.png in row 'r1'"):
+            open_image(record)
+        assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # the process-wide setting is left as it was
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = lenient
+
+
 def test_invalid_json_and_unknown_mode_are_one_line_errors(tmp_path):
     path = tmp_path / "train.json"
     path.write_text("[{oops")

@@ -89,15 +89,9 @@ def train(resolved: Any, run_dir: Path) -> Path:
     Align is recorded as done once its projector is saved; finetune only once the export is written,
     so a run killed during the export redoes just the export on resume.
     """
-    import torch
-
-    from harness_plugins.recipes.llava15.export import (
-        export_checkpoint, gathered_state_dict, materialize, model_card, save_safetensors)
     from harness_plugins.recipes.llava15.parts import build_parts, training_records
-    from harness_plugins.recipes.llava15.samples import RenderedSamples
 
     cfg, run_dir = resolved.config, Path(run_dir)
-    training_hash = resolved.hashes["training"]
     info = distributed.setup()
     plans = stage_plans(cfg.recipe, cfg.seed, on_gpu=info.device.startswith("cuda"))
     for plan in plans:  # bad batch sizes or a bad DeepSpeed JSON fail here, before anything is written
@@ -105,10 +99,38 @@ def train(resolved: Any, run_dir: Path) -> Path:
                                       world_size=info.world_size, zero_stage=plan.zero_stage,
                                       precision=plan.precision, offload=plan.offload)
         dsconfig.merge_user_config(generated, plan.deepspeed_config, stage=plan.name, world_size=info.world_size)
-    state = _claim(resolved, run_dir, bool(cfg.resume), info)
+    rundir.check(run_dir, resolved.hashes["training"], bool(cfg.resume))  # a finished or foreign dir: before any loading
+    # Everything that can fail on bad input (weights, tokenizer, data) runs before the run dir is claimed.
     parts = build_parts(cfg, info.device)
     align_records, finetune_records, data_desc = training_records(cfg)
     records = {"align": align_records, "finetune": finetune_records}
+    first_model = parts.build_model()
+    fresh = not run_dir.exists()
+    state = _claim(resolved, run_dir, bool(cfg.resume), info)
+    try:
+        return _train_stages(resolved, run_dir, plans, state, parts, records, data_desc, first_model, info)
+    except BaseException:
+        # A first try that stopped before its first DeepSpeed checkpoint has nothing to resume: leave no folder.
+        if fresh and info.is_main and not _has_progress(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _has_progress(run_dir: Path) -> bool:
+    from harness_plugins.recipes.llava15.stage import latest_tag
+
+    return (run_dir / "align" / "trainable.safetensors").exists() or any(latest_tag(run_dir / s) for s in STAGES)
+
+
+def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], state: rundir.RunState, parts: Any,
+                  records: dict[str, Any], data_desc: str, first_model: Any, info: distributed.DistInfo) -> Path:
+    import torch
+
+    from harness_plugins.recipes.llava15.export import (
+        export_checkpoint, gathered_state_dict, materialize, model_card, save_safetensors)
+    from harness_plugins.recipes.llava15.samples import RenderedSamples
+
+    cfg, training_hash = resolved.config, resolved.hashes["training"]
     summaries = _read_summaries(run_dir)
 
     result: Optional[StageResult] = None
@@ -119,7 +141,7 @@ def train(resolved: Any, run_dir: Path) -> Path:
             records[plan.name], parts.render_align if plan.name == "align" else parts.render_finetune,
             parts.processor.image_processor, cfg.recipe.max_length, parts.num_image_tokens, parts.image_token_id,
             first_exchange_only=plan.name == "align")
-        model = parts.build_model()
+        model, first_model = first_model if first_model is not None else parts.build_model(), None
         if plan.name == "finetune":
             _load_align_weights(model, run_dir / "align" / "trainable.safetensors")
         result = run_stage(plan, model, samples, parts.pad_id, run_dir / plan.name, run_dir / "metrics.jsonl",
