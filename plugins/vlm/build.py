@@ -32,8 +32,14 @@ def compose_from_plugins(backbone: Backbone, vision: VisionEncoder, *, backbone_
                               tokenizer=tokenizer)
     tower = vision.load_model(vision_variant, vision_path, dtype=dtype, attn_implementation=attn_implementation)
     image_processor = vision.load_image_processor(vision_variant, vision_path)
-    return compose_llava(llm, tokenizer, tower, image_processor, attn_implementation, dtype, seed=seed,
-                         select_strategy=vision.select_strategy)
+    model, processor = compose_llava(llm, tokenizer, tower, image_processor, attn_implementation, dtype, seed=seed,
+                                     select_strategy=vision.select_strategy)
+    # Generation stops where the chat format ends a turn (LLaMA-3's <|eot_id|>, not only EOS), also
+    # for stock generate() on the saved checkpoint.
+    eos = model.generation_config.eos_token_id
+    eos = eos if isinstance(eos, list) else [] if eos is None else [eos]
+    model.generation_config.eos_token_id = sorted(set(eos) | set(backbone.stop_token_ids(tokenizer)))
+    return model, processor
 
 
 def build_vlm(config: Any, device: Any = "cpu", dtype: str = "float32") -> BuiltVLM:

@@ -47,3 +47,19 @@ def test_build_vlm_from_a_run_config_records_the_attention_choice():
     assert built.attention == "sdpa" and "xformers" in built.attention_reason  # why xformers was skipped
     assert built.model.config.text_config._attn_implementation == "sdpa"
     assert built.model.config.vision_config.image_size == 64
+
+
+def test_a_saved_llama3_composition_stops_generating_at_the_turn_end(tmp_path):
+    """Stock generate() on the saved checkpoint ends at <|eot_id|> (the chat format's turn end), not
+    only at <|end_of_text|>: the backbone's stop tokens travel in generation_config.json."""
+    from transformers import GenerationConfig
+
+    from harness_plugins.backbones.llama_backbone import Llama3
+
+    backbone = Llama3()
+    model, processor = compose_from_plugins(backbone, ClipEncoder(), attn_implementation="sdpa")
+    out = save_llava(model, processor, tmp_path / "vlm")
+    saved = GenerationConfig.from_pretrained(out).eos_token_id
+    tokenizer = processor.tokenizer
+    assert tokenizer.convert_tokens_to_ids("<|eot_id|>") in saved and tokenizer.eos_token_id in saved
+    assert tokenizer.pad_token_id not in saved
