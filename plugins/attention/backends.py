@@ -6,6 +6,8 @@ are ``None`` for plain causal attention, so the adapter can use xformers' causal
 """
 from __future__ import annotations
 
+import logging
+
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +54,8 @@ def xformers_available(device: Any = "cpu") -> tuple[bool, str]:
     import torch
 
     device = torch.device(device)
+    # A wheel built for another torch logs its failed C++ load at import; the reason below says it in one line.
+    logging.getLogger("xformers").setLevel(logging.ERROR)
     try:
         import xformers
         from xformers.ops import memory_efficient_attention

@@ -1,28 +1,30 @@
 """Our pure-torch stand-in for ``xformers.ops.memory_efficient_attention``, on xformers' layouts.
 
-Not xformers code: written for this project from xformers' documented semantics, so the adapter's
-layout, grouped-query and bias handling can be checked on the CPU, where xformers has no kernels.
-Layouts: (B, M, H, K), or (B, M, G, H, K) for grouped heads. Biases are the adapter's
-:class:`BiasPlan`, materialized densely the way xformers' bias classes materialize themselves.
+The kernel is ours (xformers has no CPU kernels); the bias is xformers' own: each plan goes through
+the adapter's :func:`to_xformers_bias` (the objects the real kernel receives, ``LowerTriangularMask``
+and friends, or the aligned tensor) and is materialized by xformers' ``materialize``. So the adapter's
+layout, grouped-query and bias handling is checked on the CPU against xformers' definition of each
+bias. xformers' Python bias classes import without its compiled kernels (the test extra installs it).
+Layouts: (B, M, H, K), or (B, M, G, H, K) for grouped heads.
 """
 from __future__ import annotations
 
+import logging
+
 import torch
 
-from .xformers_adapter import CAUSAL, CAUSAL_FROM_BOTTOM_RIGHT, NO_BIAS, BiasPlan
+from .xformers_adapter import BiasPlan, to_xformers_bias
 
 
 def materialize(plan: BiasPlan, q_len: int, kv_len: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """The plan as an additive (..., Q, KV) tensor (-inf where a key is hidden)."""
-    if plan.kind == NO_BIAS:
+    """The plan as an additive (..., Q, KV) tensor (-inf where a key is hidden), by xformers' own bias classes."""
+    logging.getLogger("xformers").setLevel(logging.ERROR)  # "can't load C++/CUDA extensions": expected on the CPU
+    bias = to_xformers_bias(plan)
+    if bias is None:
         return torch.zeros(q_len, kv_len, dtype=dtype, device=device)
-    if plan.kind in (CAUSAL, CAUSAL_FROM_BOTTOM_RIGHT):
-        shift = 0 if plan.kind == CAUSAL else kv_len - q_len
-        rows = torch.arange(q_len, device=device)[:, None]
-        cols = torch.arange(kv_len, device=device)[None, :]
-        zeros = torch.zeros(q_len, kv_len, dtype=dtype, device=device)
-        return zeros.masked_fill(cols > rows + shift, float("-inf"))
-    return plan.tensor.to(dtype)
+    if isinstance(bias, torch.Tensor):
+        return bias.to(dtype)
+    return bias.materialize((q_len, kv_len), dtype=dtype, device=device)
 
 
 def reference_memory_efficient_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_bias: BiasPlan,

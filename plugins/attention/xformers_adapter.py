@@ -110,12 +110,19 @@ def make_attention_function(kernel: Kernel) -> Callable[..., tuple[torch.Tensor,
 
 def aligned_bias(tensor: torch.Tensor, multiple: int = BIAS_ALIGNMENT) -> torch.Tensor:
     """The same values in storage whose rows start on ``multiple``-element boundaries (xformers'
-    requirement for tensor biases): a padded buffer sliced back to the original shape."""
+    requirement for tensor biases): a padded buffer sliced back to the original shape.
+
+    Broadcast dimensions (stride 0: heads of a padding mask, the groups of GQA) stay broadcast, so a
+    (B, 1, Q, KV) padding mask costs B*Q*KV elements, not B*H*Q*KV (4 GiB per call at B=16, H=32,
+    S=2048 in bf16). xformers' alignment check accepts stride 0 (0 is a multiple of 8).
+    """
     kv_len = tensor.shape[-1]
     padded = -(-kv_len // multiple) * multiple
-    buffer = torch.empty(*tensor.shape[:-1], padded, dtype=tensor.dtype, device=tensor.device)
-    buffer[..., :kv_len] = tensor
-    return buffer[..., :kv_len]
+    broadcast = [size > 1 and stride == 0 for size, stride in zip(tensor.shape[:-1], tensor.stride()[:-1])]
+    compact = tensor[tuple(slice(0, 1) if b else slice(None) for b in broadcast)]
+    buffer = torch.empty(*compact.shape[:-1], padded, dtype=tensor.dtype, device=tensor.device)
+    buffer[..., :kv_len] = compact
+    return buffer[..., :kv_len].expand(tensor.shape)
 
 
 def to_xformers_bias(plan: BiasPlan) -> Any:

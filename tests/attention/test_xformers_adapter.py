@@ -1,8 +1,10 @@
 """The xformers adapter's layout, grouped-query, mask and scale handling, checked on the CPU.
 
 The kernel is injected: ``reference_memory_efficient_attention`` is OUR pure-torch stand-in for
-xformers' kernel on xformers' layouts (xformers has no CPU kernels), so what is tested is everything
-the adapter does around the kernel. The expected values come from transformers' own eager attention.
+xformers' kernel on xformers' layouts (xformers has no CPU kernels), computed from the bias xformers
+itself materializes for what the adapter hands the real kernel (``to_xformers_bias``). What is tested
+is everything the adapter does around the kernel; the expected values come from transformers' own
+eager attention.
 """
 from types import SimpleNamespace
 
@@ -133,6 +135,18 @@ def test_reference_kernel_agrees_with_torch_sdpa():
     torch.testing.assert_close(ours, torch_sdpa.transpose(1, 2), rtol=1e-5, atol=1e-5)
 
 
+def test_the_reference_uses_xformers_own_bias_classes():
+    from xformers.ops.fmha import attn_bias
+
+    from harness_plugins.attention.xformers_adapter import to_xformers_bias
+
+    assert isinstance(to_xformers_bias(BiasPlan(CAUSAL)), attn_bias.LowerTriangularMask)
+    assert isinstance(to_xformers_bias(BiasPlan(CAUSAL_FROM_BOTTOM_RIGHT)), attn_bias.LowerTriangularFromBottomRightMask)
+    assert to_xformers_bias(BiasPlan(NO_BIAS)) is None
+    expected = attn_bias.LowerTriangularMask().materialize((4, 4), dtype=torch.float32)
+    assert torch.equal(materialize(BiasPlan(CAUSAL), 4, 4, torch.float32, torch.device("cpu")), expected)
+
+
 def test_bottom_right_causal_bias_lets_the_last_query_see_every_key():
     bias = materialize(BiasPlan(CAUSAL_FROM_BOTTOM_RIGHT), 2, 5, torch.float32, torch.device("cpu"))
     assert torch.isfinite(bias[-1]).all() and torch.isinf(bias[0, -1])
@@ -142,3 +156,15 @@ def test_aligned_bias_keeps_values_and_aligns_rows():
     bias = torch.randn(2, 3, 5, 13)
     aligned = aligned_bias(bias)
     assert torch.equal(aligned, bias) and aligned.stride(-2) % 8 == 0
+
+
+def test_aligned_bias_keeps_broadcast_heads_broadcast():
+    """A padding mask shared by every head (and every GQA group) is stored once per batch row."""
+    mask = torch.randn(2, 1, 5, 13)
+    per_head = mask.expand(2, 32, 5, 13)
+    aligned = aligned_bias(per_head)
+    assert torch.equal(aligned, per_head) and aligned.stride(1) == 0 and aligned.stride(-2) % 8 == 0
+    assert aligned.untyped_storage().nbytes() == 2 * 5 * 16 * 4  # B * Q * padded KV floats, not x 32 heads
+    grouped = mask.unsqueeze(1).expand(2, 4, 8, 5, 13)  # (B, G, R, Q, KV) as to_kernel_layout lays GQA out
+    aligned = aligned_bias(grouped)
+    assert torch.equal(aligned, grouped) and aligned.stride(1) == aligned.stride(2) == 0
