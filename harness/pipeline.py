@@ -18,7 +18,7 @@ from harness.config import ResolvedConfig
 from harness.errors import HarnessError
 from harness.lazy import load_ref
 from harness.paths import ensure_writable_home, store_path
-from harness.plugin_manager import get_plugins
+from harness.plugin_manager import first_line, get_plugins
 from harness.runs import create_run_dir
 from harness.specs import TaskSpec
 from harness.store import ResultsStore, RunRecord, open_store
@@ -55,6 +55,17 @@ def prepare_tasks(resolved: ResolvedConfig, specs: list[TaskSpec]) -> dict[str, 
         if spec.prepare:
             overrides.update(load_ref(spec.prepare)(resolved.config))
     return overrides
+
+
+def weight_folders(resolved: ResolvedConfig) -> dict[str, Path]:
+    """The folders the backbone and vision plugins would load (checked: model folder, weights, the
+    generation's architecture); a one-line error otherwise. Loads no weights."""
+    plugins, cfg = get_plugins(), resolved.config
+    folders = {}
+    for kind, registry, section in (("backbone", "backbones", cfg.backbone), ("vision", "vision", cfg.vision)):
+        spec = plugins.registry(registry).entry(section.name).spec
+        folders[kind] = load_ref(spec.implementation)(spec.model_card).weights_dir(section.variant, section.path)
+    return folders
 
 
 def ensure_checkpoint(resolved: ResolvedConfig) -> tuple[Path, float]:
@@ -191,16 +202,19 @@ def run_cells(cells: list[ResolvedConfig]) -> None:
     ensure_writable_home()
     quiet_libraries()
     failures: list[str] = []
+    crashed = False  # a failure that is not bad input (out of memory, a bug): exit code 1, not 2
     last_run = None
     with open_store(store_path()) as store:  # opened first: an unreadable store fails before any work
         for resolved in cells:
             try:
                 last_run = run_cell(resolved, store)
-            except HarnessError as exc:
+            except Exception as exc:  # in a sweep every failure is reported and the other cells still run
                 if len(cells) == 1:
                     raise
+                crashed = crashed or not isinstance(exc, HarnessError)
+                why = exc.one_line() if isinstance(exc, HarnessError) else first_line(exc)
                 cfg = resolved.config
-                failures.append(f"{cfg.task.name} x {cfg.backbone.name}: {exc.one_line()}")
+                failures.append(f"{cfg.task.name} x {cfg.backbone.name}: {why}")
                 console(stderr=True).print(f"[red]cell failed:[/] {escape(failures[-1])}", soft_wrap=True)
         tasks = sorted({r.config.task.name for r in cells})
         for task in tasks:
@@ -212,5 +226,9 @@ def run_cells(cells: list[ResolvedConfig]) -> None:
         elif len(cells) > 1:
             console().print(f"why the rows differ: harness compare task={tasks[0]}")
     if failures:
-        raise HarnessError(f"{len(failures)} of {len(cells)} cells failed ({'; '.join(failures)})",
-                           "fix them and rerun; finished cells reuse their checkpoints")
+        error = HarnessError(f"{len(failures)} of {len(cells)} cells failed ({'; '.join(failures)})",
+                             "fix them and rerun; finished cells reuse their checkpoints"
+                             + ("; rerun a crashed cell alone with --debug for its traceback" if crashed else ""))
+        if crashed:
+            error.exit_code = 1
+        raise error

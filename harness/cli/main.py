@@ -5,6 +5,7 @@ imports torch, transformers, deepspeed or lmms-eval.
 """
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -91,12 +92,35 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         print(f"error: {exc.format_message()}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if debug:
+            raise
+        problem = filesystem_problem(exc)
+        if problem is None:
+            print(f"error: {first_line(exc)} (rerun with --debug for the traceback)", file=sys.stderr)
+            return 1
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as exc:
         if debug:
             raise
         print(f"error: {first_line(exc)} (rerun with --debug for the traceback)", file=sys.stderr)
         return 1
     return 0
+
+
+# A path the user chose that cannot be written (or read) is bad input, not a bug.
+FILESYSTEM_ERRNOS = {errno.EACCES: "permission denied", errno.EPERM: "not permitted", errno.ENOTDIR: "a parent is not a directory",
+                     errno.EISDIR: "is a directory", errno.EEXIST: "already exists", errno.ENOSPC: "no space left on the device",
+                     errno.EROFS: "read-only file system", errno.ENOENT: "no such file or directory"}
+
+
+def filesystem_problem(exc: OSError) -> str | None:
+    """One line for an OSError about a named path (with the fix), or None for any other OSError."""
+    if exc.errno not in FILESYSTEM_ERRNOS or not exc.filename:
+        return None
+    fix = "free some space" if exc.errno == errno.ENOSPC else "pick another path, or fix the folder's permissions"
+    return f"{exc.filename}: {FILESYSTEM_ERRNOS[exc.errno]}; {fix}"
 
 
 if __name__ == "__main__":

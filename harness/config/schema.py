@@ -55,7 +55,7 @@ class EvalConfig:
     tasks: list[str] = field(default_factory=list)  # several tasks at once; empty: just task.name
     limit: Optional[int] = None
     batch_size: int = 16
-    max_new_tokens: int = 32
+    max_new_tokens: Optional[int] = None  # None: each task's own generation_kwargs (else 32)
     save_hidden_states: bool = False
 
     def __post_init__(self) -> None:
@@ -63,7 +63,7 @@ class EvalConfig:
             raise HarnessError(f"eval.limit must be a positive integer, got {self.limit}", "drop it to evaluate every sample")
         if self.batch_size < 1:
             raise HarnessError(f"eval.batch_size must be at least 1, got {self.batch_size}")
-        if self.max_new_tokens < 1:
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise HarnessError(f"eval.max_new_tokens must be at least 1, got {self.max_new_tokens}")
 
 

@@ -99,7 +99,14 @@ class HarnessVLM(lmms):
 
         args = {k: v for k, v in (additional_config or {}).items() if v is not None}
         args.update(utils.simple_parse_args_string(arg_string))
-        return cls(**args)
+        try:
+            return cls(**args)
+        except HarnessError as exc:
+            # lmms-eval's CLI would print a traceback and exit 0; bad model_args are one line and exit 2.
+            import sys
+
+            print(f"error: {exc.one_line()}", file=sys.stderr)
+            raise SystemExit(exc.exit_code) from None
 
     @property
     def batch_size(self) -> int:

@@ -32,6 +32,13 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(home, args, fragment):
     assert list(home.iterdir()) == []
 
 
+def test_an_output_path_under_a_file_is_bad_input(home, tmp_path):
+    (tmp_path / "afile").write_text("")
+    result = run_cli(["organisms", "build", "--quick", "--only", "llama1", "--out", str(tmp_path / "afile" / "sub")],
+                     home=home)
+    assert_one_line_error(result, "afile/sub: a parent is not a directory")
+
+
 def test_debug_shows_the_traceback(home):
     result = run_cli(["--debug", "run", "backbon=llama3"], home=home)
     assert result.returncode == 2 and "Traceback" in result.stderr
