@@ -1,8 +1,12 @@
 """Attention kernels on the three real LLaMA attention shapes: forward+backward time, TFLOP/s, peak
 memory and max error against SDPA, printed as a table.
 
-    python benchmarks/attention_gpu.py              # GPU: B=4, S=4096, head dim 128, bf16
-    python benchmarks/attention_gpu.py --quick      # GPU: S=2048, fewer repeats
+Each generation runs at its own context (LLaMA-1 2048, LLaMA-2 4096, LLaMA-3 8192 tokens) with
+32 query heads of dim 128 (LLaMA-3: 8 key/value heads, GQA) and the same tokens per batch (16,384:
+B=8/4/2), so the rows differ where the generations differ: sequence length and GQA.
+
+    python benchmarks/attention_gpu.py              # GPU: each generation's context, bf16
+    python benchmarks/attention_gpu.py --quick      # GPU: S at most 2048, fewer repeats
     python benchmarks/attention_gpu.py --cpu-smoke  # CPU: tiny shapes, checks the script runs
 
 Methods: eager (matmul + softmax, transformers' eager attention), SDPA with torch's own choice
@@ -30,16 +34,20 @@ class Shape:
     name: str
     q_heads: int
     kv_heads: int
+    context: int
 
 
-SHAPES = (Shape("llama1-7b", 32, 32), Shape("llama2-7b", 32, 32), Shape("llama3-8b", 32, 8))
-SMOKE_SHAPES = (Shape("llama1-tiny", 4, 4), Shape("llama2-tiny", 4, 4), Shape("llama3-tiny", 4, 1))
+SHAPES = (Shape("llama1-7b", 32, 32, 2048), Shape("llama2-7b", 32, 32, 4096), Shape("llama3-8b", 32, 8, 8192))
+SMOKE_SHAPES = (Shape("llama1-tiny", 4, 4, 32), Shape("llama2-tiny", 4, 4, 64), Shape("llama3-tiny", 4, 1, 128))
+TOKENS = 16384  # per batch, every shape (B = TOKENS // S)
 
 
 @dataclass
 class Row:
     shape: str
     method: str
+    batch: int = 0
+    seq: int = 0
     ms: float | None = None
     tflops: float | None = None
     peak_gib: float | None = None
@@ -139,14 +147,16 @@ def run(args: argparse.Namespace) -> list[Row]:
     rows = []
     for shape in shapes:
         reference = None
+        seq = args.seq or (min(shape.context, 2048) if args.quick else shape.context)
+        batch = args.batch or max(1, args.tokens // seq)
         for name, (fn, why) in methods.items():
-            row = Row(shape.name, name)
+            row = Row(shape.name, name, batch, seq)
             rows.append(row)
             if fn is None:
                 row.note = f"skipped: {why}"
                 continue
             try:
-                ms, peak, err, out = measure(fn, shape, args.batch, args.seq, args.head_dim, dtype, device,
+                ms, peak, err, out = measure(fn, shape, batch, seq, args.head_dim, dtype, device,
                                              args.repeats, reference)
             except Exception as exc:  # no kernel for this input, out of memory, ...: report, go on
                 row.note = f"skipped: {first_line(exc)}"
@@ -157,7 +167,7 @@ def run(args: argparse.Namespace) -> list[Row]:
                 reference = out  # errors are measured against SDPA's own choice
                 err = 0.0
             row.ms, row.peak_gib, row.max_err = ms, peak, err
-            row.tflops = causal_flops(args.batch, shape.q_heads, args.seq, args.head_dim) / (ms / 1e3) / 1e12
+            row.tflops = causal_flops(batch, shape.q_heads, seq, args.head_dim) / (ms / 1e3) / 1e12
     return rows
 
 
@@ -167,31 +177,32 @@ def fmt(value: float | None, spec: str) -> str:
 
 def print_table(rows: list[Row], args: argparse.Namespace) -> None:
     device = "cpu" if args.cpu_smoke else torch.cuda.get_device_name()
-    print(f"# attention fwd+bwd, causal, B={args.batch} S={args.seq} head_dim={args.head_dim} "
+    print(f"# attention fwd+bwd, causal, head_dim={args.head_dim} "
           f"dtype={'float32' if args.cpu_smoke else args.dtype} on {device}, torch {torch.__version__}, "
           f"{args.repeats} repeats (errors are vs SDPA auto)")
-    print(f"{'shape':<12} {'method':<15} {'ms':>9} {'TFLOP/s':>9} {'peak GiB':>9} {'max err':>9}  note")
+    print(f"{'shape':<12} {'B':>3} {'S':>5} {'method':<15} {'ms':>9} {'TFLOP/s':>9} {'peak GiB':>9} {'max err':>9}  note")
     for r in rows:
-        print(f"{r.shape:<12} {r.method:<15} {fmt(r.ms, '.2f'):>9} {fmt(r.tflops, '.3g'):>9} "
+        print(f"{r.shape:<12} {r.batch:>3} {r.seq:>5} {r.method:<15} {fmt(r.ms, '.2f'):>9} {fmt(r.tflops, '.3g'):>9} "
               f"{fmt(r.peak_gib, '.2f'):>9} {fmt(r.max_err, '.1e'):>9}  {r.note}")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="S=2048 and 3 repeats")
+    parser.add_argument("--quick", action="store_true", help="S at most 2048 and 3 repeats")
     parser.add_argument("--cpu-smoke", action="store_true", help="tiny shapes on the CPU (checks the script)")
-    parser.add_argument("--batch", type=int, default=None)
-    parser.add_argument("--seq", type=int, default=None)
+    parser.add_argument("--batch", type=int, default=None, help="default: --tokens // S")
+    parser.add_argument("--seq", type=int, default=None, help="default: each generation's context")
+    parser.add_argument("--tokens", type=int, default=None, help=f"tokens per batch (default {TOKENS})")
     parser.add_argument("--head-dim", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     args = parser.parse_args(argv)
     if args.cpu_smoke:
-        defaults = dict(batch=1, seq=64, head_dim=16, repeats=1)
+        defaults = dict(tokens=128, head_dim=16, repeats=1)
     elif args.quick:
-        defaults = dict(batch=4, seq=2048, head_dim=128, repeats=3)
+        defaults = dict(tokens=TOKENS, head_dim=128, repeats=3)
     else:
-        defaults = dict(batch=4, seq=4096, head_dim=128, repeats=10)
+        defaults = dict(tokens=TOKENS, head_dim=128, repeats=10)
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)

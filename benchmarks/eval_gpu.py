@@ -2,6 +2,7 @@
 random-init LLaVA (LLaMA-3-shaped 1.5B backbone, CLIP ViT-L/14-336-shaped tower, 576 image tokens).
 
     python benchmarks/eval_gpu.py                 # on a CUDA machine; target: best batch >= 10x batch 1
+    python benchmarks/eval_gpu.py --quick         # GPU: 128 samples, batch 1 and 32
     python benchmarks/eval_gpu.py --cpu-smoke     # tiny sizes on the CPU, checks the script end to end
     python benchmarks/eval_gpu.py --out results.md
 
@@ -23,6 +24,7 @@ SMOKE = dict(hidden=32, layers=2, heads=4, kv_heads=2, ffn=64, vision_hidden=32,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cpu-smoke", action="store_true", help="tiny model on the CPU")
+    parser.add_argument("--quick", action="store_true", help="128 samples, batch sizes 1 and 32")
     parser.add_argument("--samples", type=int, default=None)
     parser.add_argument("--batch-sizes", default=None, help="comma-separated, e.g. 1,8,32,64")
     parser.add_argument("--max-new-tokens", type=int, default=16)
@@ -42,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     device, dtype = ("cpu", "float32") if smoke else ("cuda", "bfloat16")
     sizes = TinySizes(**(SMOKE if smoke else BIG))
-    samples = args.samples or (16 if smoke else 256)
-    batch_sizes = [int(b) for b in (args.batch_sizes or ("1,4,8" if smoke else "1,8,32,64")).split(",")]
+    samples = args.samples or (16 if smoke else 128 if args.quick else 256)
+    default_batches = "1,4,8" if smoke else "1,32" if args.quick else "1,8,32,64"
+    batch_sizes = [int(b) for b in (args.batch_sizes or default_batches).split(",")]
     if smoke:
         torch.set_num_threads(2)
 
