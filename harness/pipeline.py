@@ -11,6 +11,7 @@ import shutil
 import time
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from harness.checkpoints import finished_checkpoint, mark_finished, training_dir
 from harness.cli.output import console
@@ -68,13 +69,40 @@ def weight_folders(resolved: ResolvedConfig) -> dict[str, Path]:
     return folders
 
 
+def planned_world_size(config: object) -> int:
+    """How many training processes the config's launcher starts: 1 in process; num_gpus x num_nodes;
+    with a hostfile and no num_gpus, its slots (every host, or the first num_nodes as DeepSpeed picks)."""
+    cfg: Any = config
+    if getattr(cfg.launcher, "value", cfg.launcher) == "none":
+        return 1
+    if cfg.num_gpus:
+        return int(cfg.num_gpus) * int(cfg.num_nodes)
+    if cfg.hostfile and Path(cfg.hostfile).is_file():
+        slots = [int(word.split("=", 1)[1]) for line in Path(cfg.hostfile).read_text().splitlines()
+                 for word in line.split("#", 1)[0].split() if word.startswith("slots=") and word[6:].isdigit()]
+        if slots:
+            return sum(slots[: cfg.num_nodes] if cfg.num_nodes > 1 else slots)
+    return int(cfg.num_nodes)
+
+
+def preflight(resolved: ResolvedConfig) -> dict[str, Path]:
+    """Everything about a cell that can be checked without loading a model, before anything is written:
+    the weight folders, and the recipe's own settings (batch arithmetic, DeepSpeed JSON) for the world
+    size its launcher starts. Returns the weight folders."""
+    folders = weight_folders(resolved)
+    recipe = get_plugins().registry("recipes").get(resolved.config.recipe.name)
+    if recipe.validate:
+        load_ref(recipe.validate)(resolved.config, planned_world_size(resolved.config))
+    return folders
+
+
 def ensure_checkpoint(resolved: ResolvedConfig) -> tuple[Path, float]:
     """The trained checkpoint for this training hash: reused when finished, else trained (or
     resumed from its last DeepSpeed checkpoint). Returns it and the seconds spent training."""
     training_hash = resolved.hashes["training"]
     found = finished_checkpoint(training_hash)
     if found is not None:
-        console().print(f"reusing the checkpoint trained for this training config: {found}")
+        console().print(f"reusing the checkpoint trained for this training config: {found}", soft_wrap=True)
         return found, 0.0
     workdir = training_dir(training_hash)
     resume = workdir.exists()  # a half-finished training of the same hash is resumed, never restarted

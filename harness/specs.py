@@ -51,6 +51,9 @@ class RecipeSpec:
     profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     description: str = ""
     aliases: tuple[str, ...] = ()
+    # "module:attr" of validate(config, world_size) -> None: raises HarnessError for settings that cannot
+    # train (batch arithmetic, a bad DeepSpeed JSON...). Called before anything is written, and by --dry-run.
+    validate: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from enum import Enum
 from typing import Any
 
@@ -210,5 +211,30 @@ def resolve(overrides: list[Override], plugins: PluginSet) -> ResolvedConfig:
     for extra_task in config.eval.tasks:
         plugins.registry("tasks").entry(extra_task)
     resolved = ResolvedConfig(config, layers.sources, {})
-    resolved.hashes = config_hashes(resolved.as_dict())
+    tree = resolved.as_dict()
+    for key, contents in hashed_file_contents(config).items():  # an edited file is a different config
+        *parents, leaf = key.split(".")
+        node = tree
+        for part in parents:
+            node = node[part]
+        node[leaf] = {"path": node[leaf], "sha256": contents}
+    resolved.hashes = config_hashes(tree)
     return resolved
+
+
+def hashed_file_contents(config: Any, prefix: str = "") -> dict[str, str]:
+    """dotted key -> digest of the file it names, for every set field declared with
+    ``field(metadata={"hash": "contents"})`` (a user DeepSpeed JSON: its contents shape the training)."""
+    found: dict[str, str] = {}
+    for f in dataclasses.fields(config):
+        value, key = getattr(config, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            found.update(hashed_file_contents(value, key + "."))
+        elif f.metadata.get("hash") == "contents" and value:
+            path = Path(str(value)).expanduser()
+            try:
+                found[key] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+            except OSError as exc:
+                raise HarnessError(f"{key}={value} cannot be read ({exc.strerror or exc})",
+                                   f"point {key} at an existing file") from None
+    return found

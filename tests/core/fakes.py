@@ -1,5 +1,6 @@
 """Small fake plugins for core tests: light descriptors, no heavy imports."""
 from dataclasses import dataclass, field
+from typing import Optional
 
 import harness
 from harness.specs import BackboneSpec, RecipeSpec, TaskSpec, VisionSpec
@@ -17,6 +18,7 @@ class FakeRecipeSettings:
     finetune: StageSettings = field(default_factory=lambda: StageSettings(lr=2e-5, global_batch=128))
     zero_stage: int = 2
     tag: str = "v1"
+    extra_json: Optional[str] = field(default=None, metadata={"hash": "contents"})  # hashed by its contents
 
 
 class FakeCore:

@@ -43,6 +43,20 @@ def test_weights_named_by_path_are_the_custom_variant_with_the_full_profile(fake
         resolved(fake_plugins, "backbone.variant=custom")
 
 
+def test_a_file_declared_hashed_by_contents_changes_the_training_hash_when_edited(fake_plugins, tmp_path):
+    """Resume and checkpoint reuse go by the training hash: an edited DeepSpeed JSON is another training."""
+    ds = tmp_path / "ds.json"
+    ds.write_text('{"gradient_clipping": 1.0}')
+    first = resolved(fake_plugins, f"recipe.extra_json={ds}")
+    assert resolved(fake_plugins, f"recipe.extra_json={ds}").hashes == first.hashes
+    ds.write_text('{"gradient_clipping": 0.5}')
+    edited = resolved(fake_plugins, f"recipe.extra_json={ds}")
+    assert edited.hashes["training"] != first.hashes["training"]
+    assert edited.config.recipe.extra_json == str(ds)  # the config itself still names the file
+    with pytest.raises(HarnessError, match=r"recipe.extra_json=.*absent.json cannot be read"):
+        resolved(fake_plugins, f"recipe.extra_json={tmp_path / 'absent.json'}")
+
+
 def test_values_are_typed_by_the_schema_not_by_yaml(fake_plugins):
     r = resolved(fake_plugins, "recipe.tag=1.10", "seed=3", "eval.save_hidden_states=true")
     assert r.config.recipe.tag == "1.10"
