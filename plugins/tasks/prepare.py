@@ -3,7 +3,8 @@
 Each returns ``{lmms_task: {YAML key: value}}`` overrides (see :mod:`harness_plugins.tasks.lmms`
 for why overrides, not YAML edits). The scene tasks build the scene world on first use under
 ``$HARNESS_HOME/data/scene`` (seed ``data.scene_seed``) unless ``task.data`` names a build; a
-benchmark reads ``task.data`` when it is the run's task, and lmms-eval's own download otherwise.
+benchmark reads ``task.data`` when it is the run's task (``<task.data>/<lmms task>`` when it is one of
+``eval.tasks``), and lmms-eval's own download otherwise.
 """
 from __future__ import annotations
 
@@ -38,15 +39,29 @@ def prepare_scene(config: Any) -> dict[str, dict[str, Any]]:
 
 
 class _PrepareBenchmark:
-    """``task.data`` for one benchmark, when the run is about that benchmark."""
+    """A benchmark's local data: ``task.data`` when the run is about that benchmark, or
+    ``<task.data>/<lmms task>`` for a benchmark in ``eval.tasks``; else lmms-eval's own download,
+    checked to be reachable (offline: in the local cache) before any training starts."""
 
     def __init__(self, spec) -> None:
         self.spec = spec
 
     def __call__(self, config: Any) -> dict[str, dict[str, Any]]:
-        if not (_is_run_task(config, self.spec) and config.task.data):
-            return {}
-        return _overrides(self.spec.lmms_tasks, config.task.data)
+        from harness.errors import HarnessError
+        from harness_plugins.tasks.reachable import unreachable
+
+        data, main = config.task.data, _is_run_task(config, self.spec)
+        if data and (main or all((Path(data).expanduser() / t).is_dir() for t in self.spec.lmms_tasks)):
+            return _overrides(self.spec.lmms_tasks, data)
+        missing = unreachable(self.spec.lmms_tasks)
+        if missing:
+            task, repo = missing[0]
+            hint = ("point task.data at a local copy (a datasets folder saved with save_to_disk, in the task's schema)"
+                    if main else f"put a local copy at <task.data>/{task} (one datasets folder per lmms-eval task) "
+                                 "and set task.data to the folder holding it")
+            raise HarnessError(f"task {self.spec.name} needs the hub dataset {repo}, not in the local Hugging Face cache, "
+                               "and the network is off (HF_HUB_OFFLINE)", hint)
+        return {}
 
 
 for _spec in BENCHMARKS:
