@@ -16,8 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+# ~1.5B LLaMA-3-shaped backbone (GQA, LLaMA-3-sized vocabulary) + a CLIP ViT-L/14-336-shaped tower
+# (24 layers, 1024 wide, 16 heads, MLP 4096): 576 image tokens per sample.
 BIG = dict(hidden=2048, layers=16, heads=32, kv_heads=8, ffn=8192, vision_hidden=1024, vision_layers=24,
-           image_size=336, patch=14, extra_vocab=128000)  # ~1.5B backbone with a LLaMA-3-sized vocabulary
+           vision_heads=16, vision_ffn=4096, image_size=336, patch=14, extra_vocab=128000)
 SMOKE = dict(hidden=32, layers=2, heads=4, kv_heads=2, ffn=64, vision_hidden=32, vision_layers=2, image_size=16, patch=8)
 
 

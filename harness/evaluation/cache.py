@@ -64,7 +64,6 @@ class ResponseCache:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.entries: dict[str, dict[str, Any]] = {}
-        self.hits = 0
         self.stored = 0
         if self.path.is_file():
             with self.path.open("r", encoding="utf-8") as fh:
@@ -76,10 +75,7 @@ class ResponseCache:
                         continue  # the tail of a write that a kill cut short
 
     def get(self, key: str) -> dict[str, Any] | None:
-        value = self.entries.get(key)
-        if value is not None:
-            self.hits += 1
-        return value
+        return self.entries.get(key)
 
     def put_many(self, items: list[tuple[str, dict[str, Any]]]) -> None:
         """Append a finished batch and make it durable before the evaluation moves on."""

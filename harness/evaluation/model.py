@@ -88,6 +88,7 @@ class HarnessVLM(lmms):
         # Multiple-choice tasks: task -> doc id -> choice index -> (continuation, log-likelihood).
         self.choices: dict[str, dict[int, dict[int, tuple[str, float]]]] = {}
         self.computed = 0  # requests that ran through the model (not served by the cache)
+        self.served_from_cache = 0  # requests answered from the cache (an entry without needed hidden states is not)
         self._fingerprints: dict[str, str] = {}
 
     # -- lmms-eval's interface ---------------------------------------------------------------
@@ -129,6 +130,7 @@ class HarnessVLM(lmms):
             key, settings = self._generation_key(it)
             cached = self.cache.get(key) if self.cache is not None else None
             if cached is not None and (not self.save_hidden_states or "hidden" in cached):
+                self.served_from_cache += 1
                 self._record(it[5], it[4], cached)
                 results[it[0]] = cached["text"]
             else:
@@ -160,6 +162,7 @@ class HarnessVLM(lmms):
             cached = self.cache.get(key) if self.cache is not None else None
             self._choice_slots[i] = (task, int(doc_id), int(getattr(req, "idx", 0)), continuation)
             if cached is not None:
+                self.served_from_cache += 1
                 results[i] = (cached["ll"], cached["greedy"])
             else:
                 todo.append((i, context, continuation, doc_to_visual(doc), key))

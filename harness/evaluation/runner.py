@@ -223,5 +223,5 @@ def _run(lm: Any, checkpoint: Path, tasks: list[str], task_manager: Any, overrid
             if lm.hidden.get(task):
                 out.hidden_states[task] = hidden_states_path(output_dir, task)
     out.computed = lm.computed
-    out.cache_hits = lm.cache.hits if lm.cache is not None else 0
+    out.cache_hits = lm.served_from_cache
     return out

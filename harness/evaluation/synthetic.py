@@ -39,6 +39,8 @@ class TinySizes:
     ffn: int = 64
     vision_hidden: int = 32
     vision_layers: int = 2
+    vision_heads: int = 4
+    vision_ffn: int | None = None  # None: 2 x vision_hidden
     image_size: int = 16
     patch: int = 8
     extra_vocab: int = 0  # padding rows in the embedding (a LLaMA-3-like big vocabulary)
@@ -70,12 +72,14 @@ def build_checkpoint(out: Path, sizes: TinySizes = TinySizes(), seed: int = 0, d
 
     torch.manual_seed(seed)
     tokenizer = build_tokenizer(sizes.extra_vocab)
-    vision = CLIPVisionConfig(hidden_size=sizes.vision_hidden, intermediate_size=2 * sizes.vision_hidden,
-                              num_hidden_layers=sizes.vision_layers, num_attention_heads=4,
+    vision = CLIPVisionConfig(hidden_size=sizes.vision_hidden, intermediate_size=sizes.vision_ffn or 2 * sizes.vision_hidden,
+                              num_hidden_layers=sizes.vision_layers, num_attention_heads=sizes.vision_heads,
                               image_size=sizes.image_size, patch_size=sizes.patch, projection_dim=sizes.vision_hidden)
     text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=sizes.hidden, intermediate_size=sizes.ffn,
                        num_hidden_layers=sizes.layers, num_attention_heads=sizes.heads,
-                       num_key_value_heads=sizes.kv_heads, max_position_embeddings=512,
+                       num_key_value_heads=sizes.kv_heads,
+                       # room for every image token (576 at 336/14) plus the prompt and the answer
+                       max_position_embeddings=max(512, 4 * (sizes.image_size // sizes.patch) ** 2),
                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                        pad_token_id=tokenizer.pad_token_id)
     config = LlavaConfig(vision_config=vision, text_config=text,

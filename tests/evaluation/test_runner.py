@@ -61,6 +61,16 @@ def test_second_run_is_served_by_the_cache_with_equal_results(first_run, tiny_ch
     assert [(m.metric, m.value) for m in again.metrics] == [(m.metric, m.value) for m in first.metrics]
 
 
+def test_cached_answers_without_hidden_states_are_recomputed_and_not_counted_as_cached(tiny_checkpoint, tiny_tasks,
+                                                                                      tmp_path):
+    plain = evaluate(tiny_checkpoint, ["toy_colour"], str(tiny_tasks), tmp_path / "plain", batch_size=4, limit=4,
+                     cache_dir=tmp_path / "cache")
+    assert plain.computed == 4 and plain.cache_hits == 0
+    with_states = evaluate(tiny_checkpoint, ["toy_colour"], str(tiny_tasks), tmp_path / "states", batch_size=4, limit=4,
+                           save_hidden_states=True, cache_dir=tmp_path / "cache")
+    assert with_states.computed == 4 and with_states.cache_hits == 0
+
+
 def test_batch_size_does_not_change_the_answers(first_run, tiny_checkpoint, tiny_tasks, tmp_path):
     _, first = first_run
     single = evaluate(tiny_checkpoint, ["toy_colour"], str(tiny_tasks), tmp_path / "b1", batch_size=1, limit=8)
