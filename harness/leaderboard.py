@@ -12,6 +12,7 @@ from harness.store import ResultsStore
 
 FORMATS = ("table", "markdown", "csv", "json")
 UNCONTROLLED_MARK = "†"
+THIS_RUN = "▶"  # marks the run just made, in front of its backbone
 
 
 @dataclass
@@ -118,7 +119,10 @@ def _metric_of(board: Leaderboard, task: str) -> str:
 
 
 def _footnotes(board: Leaderboard) -> list[str]:
-    notes = ["", "* best comparable value in the column; ± standard error"]
+    cells = board.cells.values()
+    marks = (["* best comparable value in the column"] if any(c.best for c in cells) else []) + \
+        (["± standard error"] if any(c.stderr is not None for c in cells) else [])
+    notes = ["", "; ".join(marks)] if marks else [""]
     if any(c.uncontrolled for c in board.cells.values()):
         notes.append(f"{UNCONTROLLED_MARK} breaks the controlled comparison: differs from the column's other "
                      "runs in more than the backbone (see `harness compare`)")
@@ -133,19 +137,24 @@ def print_table(board: Leaderboard, console) -> None:
     table.add_column("backbone", style="bold")
     for t in board.tasks:
         table.add_column(f"{t}\n{_metric_of(board, t)}", justify="right")
+    marked = len(board.backbones) > 1  # with one row there is nothing to point at
     for b in board.backbones:
-        row = []
+        row, mine = [], False
         for t in board.tasks:
             cell = board.cells.get((b, t))
             if cell is None:
                 row.append("")
                 continue
             style = "bold green" if cell.best else ("dim" if cell.uncontrolled else "")
-            if cell.highlighted:
+            if cell.highlighted and marked:
                 style += " reverse"
+                mine = True
             text = cell.text() + (" *" if cell.best else "")
             row.append(f"[{style.strip()}]{text}[/]" if style.strip() else text)
-        table.add_row(b, *row)
+        table.add_row(f"{THIS_RUN} {b}" if mine else b, *row)  # the mark survives a pipe, the reverse does not
     console.print(table)
-    for note in _footnotes(board)[1:]:
+    notes = _footnotes(board)[1:]
+    if marked and any(c.highlighted for c in board.cells.values()):
+        notes.append(f"{THIS_RUN} this run")
+    for note in notes:
         console.print(note, style="dim", markup=False)

@@ -64,3 +64,22 @@ def test_every_format_renders_the_same_cells(tmp_path):
     console = Console(file=io.StringIO(), width=120)
     print_table(board, console)
     assert "0.4000 ± 0.0200" in console.file.getvalue()
+
+
+def test_the_run_just_made_is_marked_in_plain_text_and_footnotes_explain_only_marks_shown(tmp_path):
+    with open_store(tmp_path / "r.sqlite") as store:
+        add(store, "a", "llama1", "vqa_scene", 0.40)
+        add(store, "b", "llama3", "vqa_scene", 0.62)
+        board = build_leaderboard(store, highlight="b")
+        alone = build_leaderboard(store, task="vqa_scene", highlight="b")
+        add(store, "c", "llama2", "coords", 1.0, stderr=None)
+        single = build_leaderboard(store, task="coords", highlight="c")
+    console = Console(file=io.StringIO(), width=120, color_system=None)  # as when piped: no reverse video
+    print_table(board, console)
+    text = console.file.getvalue()
+    assert "▶ llama3 (tiny)" in text and "▶ this run" in text and "* best comparable" in text
+    console = Console(file=io.StringIO(), width=120, color_system=None)
+    print_table(single, console)  # one row, no stderr, nothing ranked: no marks and no notes for them
+    text = console.file.getvalue()
+    assert "▶" not in text and "*" not in text and "±" not in text
+    assert alone.cells[("llama3 (tiny)", "vqa_scene")].highlighted
