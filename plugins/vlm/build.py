@@ -33,7 +33,7 @@ def compose_from_plugins(backbone: Backbone, vision: VisionEncoder, *, backbone_
     tower = vision.load_model(vision_variant, vision_path, dtype=dtype, attn_implementation=attn_implementation)
     image_processor = vision.load_image_processor(vision_variant, vision_path)
     model, processor = compose_llava(llm, tokenizer, tower, image_processor, attn_implementation, dtype, seed=seed,
-                                     select_strategy=vision.select_strategy)
+                                     select_strategy=vision.select_strategy, feature_layer=vision.feature_layer)
     # Generation stops where the chat format ends a turn (LLaMA-3's <|eot_id|>, not only EOS), also
     # for stock generate() on the saved checkpoint.
     eos = model.generation_config.eos_token_id

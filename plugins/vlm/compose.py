@@ -57,14 +57,14 @@ def _load_image_processor(image_processor: Any) -> Any:
 
 
 def llava_config(vision_config: Any, text_config: Any, image_token: int, pad_token_id: int | None,
-                 select_strategy: str = SELECT_STRATEGY) -> Any:
+                 select_strategy: str = SELECT_STRATEGY, feature_layer: int = FEATURE_LAYER) -> Any:
     """The LLaVA-1.5 ``LlavaConfig`` for a CLIP-like tower and a LLaMA text config."""
     from transformers import LlavaConfig
 
     patches = (vision_config.image_size // vision_config.patch_size) ** 2
     config = LlavaConfig(
         vision_config=vision_config, text_config=text_config, image_token_index=image_token,
-        image_seq_length=patches, vision_feature_layer=FEATURE_LAYER, vision_feature_select_strategy=select_strategy,
+        image_seq_length=patches, vision_feature_layer=feature_layer, vision_feature_select_strategy=select_strategy,
         projector_hidden_act="gelu", multimodal_projector_bias=True,
     )
     config.pad_token_id = pad_token_id
@@ -86,13 +86,14 @@ def llava_processor(image_processor: Any, tokenizer: Any, patch_size: int, chat_
 
 def compose_llava(llm: Any, tokenizer: Any, vision: Any, image_processor: Any, attn_implementation: str = "sdpa",
                   dtype: str = "float32", chat_template: str | None = None, seed: int = 0,
-                  select_strategy: str = SELECT_STRATEGY) -> tuple[Any, Any]:
+                  select_strategy: str = SELECT_STRATEGY, feature_layer: int = FEATURE_LAYER) -> tuple[Any, Any]:
     """Compose a LLaVA model and its processor.
 
     ``llm``: a ``LlamaForCausalLM`` (or its folder); ``vision``: a ``CLIPVisionModel`` (or a CLIP
     folder, two-tower or vision-only); ``tokenizer`` and ``image_processor``: objects or folders.
     The projector (Linear(vision_dim, d) - GELU - Linear(d, d)) is initialized from ``seed``.
-    ``select_strategy``: "default" drops the tower's CLS token (CLIP), "full" keeps every token (SigLIP).
+    ``select_strategy``: "default" drops the tower's CLS token (CLIP), "full" keeps every token (SigLIP);
+    ``feature_layer``: the tower's hidden state the projector reads (the vision plugin's).
     Embeddings grow to the tokenizer (to a multiple of 64) when the tokenizer has more tokens.
     """
     import torch
@@ -107,7 +108,7 @@ def compose_llava(llm: Any, tokenizer: Any, vision: Any, image_processor: Any, a
     image_processor = _load_image_processor(image_processor)
     if len(tokenizer) > llm.get_input_embeddings().num_embeddings:
         llm.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
-    config = llava_config(vision.config, llm.config, image_token, tokenizer.pad_token_id, select_strategy)
+    config = llava_config(vision.config, llm.config, image_token, tokenizer.pad_token_id, select_strategy, feature_layer)
     with torch.device("meta"):  # an empty shell: its big parts are replaced by the pretrained modules
         model = LlavaForConditionalGeneration(config)
     model.model.vision_tower = vision

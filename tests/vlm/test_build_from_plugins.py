@@ -46,3 +46,13 @@ def test_plugins_compose_into_a_llava_that_round_trips(llm_dir, tokenizer_dir, c
     assert torch.equal(reloaded.model.vision_tower.state_dict()["post_layernorm.weight"],
                        model.model.vision_tower.state_dict()["post_layernorm.weight"])
     assert processor.image_processor.do_pad
+
+
+def test_the_vision_plugins_feature_layer_reaches_the_llava_config(llm_dir, tokenizer_dir, clip_dir):
+    class ThirdToLast(ClipEncoder):
+        @property
+        def feature_layer(self) -> int:
+            return -3
+
+    model, _ = compose_from_plugins(FolderBackbone(llm_dir, tokenizer_dir), ThirdToLast(), vision_path=clip_dir)
+    assert model.config.vision_feature_layer == -3
