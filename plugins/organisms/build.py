@@ -70,6 +70,8 @@ def build_llama_organism(spec: OrganismSpec, out_dir: Path, seed: int = 0, quick
             "vocab_size": len(tokenizer), "params": sum(p.numel() for p in model.parameters()),
             "token_budget": budget, "train_seq_len": TRAIN_SEQ_LEN, "batch_size": BATCH_SIZE,
             "tokenizer_docs": TOKENIZER_DOCS[mode], "pretrain": asdict(result), "spec": asdict(spec),
+            # bit-identical rebuilds need the same thread count and torch build (CPU matmul reduction order)
+            "threads": torch.get_num_threads(), "torch": torch.__version__,
         }
         (tmp / "build.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         replace_dir(tmp, out_dir, shareable=True)
