@@ -20,7 +20,7 @@ from harness.errors import HarnessError
 from harness.lazy import load_ref
 from harness.paths import ensure_writable_home, store_path
 from harness.plugin_manager import first_line, get_plugins
-from harness.runs import create_run_dir
+from harness.runs import create_run_dir, orphaned_run_dirs, release_run_dir
 from harness.specs import TaskSpec
 from harness.store import ResultsStore, RunRecord, open_store
 
@@ -215,6 +215,7 @@ def _train_evaluate_store(resolved: ResolvedConfig, store: ResultsStore, specs: 
         ),
         metrics, samples,
     )
+    release_run_dir(run_dir)
     reused = f", {result.cache_hits} answers from the per-sample cache" if result.cache_hits else ""
     console().print(f"evaluated {sum(result.num_samples.values())} samples in {result.seconds:.1f}s{reused}")
 
@@ -233,6 +234,9 @@ def run_cells(cells: list[ResolvedConfig]) -> None:
     crashed = False  # a failure that is not bad input (out of memory, a bug): exit code 1, not 2
     last_run = None
     with open_store(store_path()) as store:  # opened first: an unreadable store fails before any work
+        for orphan in orphaned_run_dirs(lambda run_id: store.run(run_id) is not None):
+            shutil.rmtree(orphan, ignore_errors=True)
+            console(stderr=True).print(f"removed {orphan.name}: left by a killed run", soft_wrap=True, markup=False)
         for resolved in cells:
             try:
                 last_run = run_cell(resolved, store)

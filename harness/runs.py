@@ -4,9 +4,11 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -15,6 +17,8 @@ import harness
 from harness.config import ResolvedConfig
 from harness.errors import HarnessError
 from harness.paths import runs_dir
+
+OWNER = ".owner"  # "<host> <pid>" of the process making the run, removed once it is stored
 
 RUN_FORMAT = 1  # bumped when the layout of a run directory changes
 
@@ -70,6 +74,7 @@ def create_run_dir(resolved: ResolvedConfig) -> Path:
     staging = Path(tempfile.mkdtemp(dir=parent, prefix=".staging-"))
     try:
         (staging / "config.yaml").write_text(yaml.safe_dump(config_document(resolved), sort_keys=False), encoding="utf-8")
+        (staging / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n", encoding="utf-8")
         final = parent / name
         os.rename(staging, final)
     except BaseException:
@@ -78,6 +83,37 @@ def create_run_dir(resolved: ResolvedConfig) -> Path:
         staging.rmdir()
         raise
     return final
+
+
+def release_run_dir(run_dir: Path) -> None:
+    """The run is stored: its folder no longer belongs to the process that made it."""
+    (Path(run_dir) / OWNER).unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def orphaned_run_dirs(stored: Callable[[str], bool]) -> list[Path]:
+    """Run folders whose process was killed (SIGKILL, power loss) before it could clean up: made on this
+    host by a process that is gone, and not in the store (``stored(run_id)`` says whether it is)."""
+    host, found = socket.gethostname(), []
+    parent = runs_dir()
+    for owner in sorted(parent.glob(f"*/{OWNER}")) if parent.is_dir() else []:
+        try:
+            owner_host, pid = owner.read_text(encoding="utf-8").split()
+            mine_and_dead = owner_host == host and not _alive(int(pid))
+        except (OSError, ValueError):
+            continue
+        if mine_and_dead and not stored(owner.parent.name):
+            found.append(owner.parent)
+    return found
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:

@@ -27,3 +27,24 @@ def test_a_run_directory_of_another_format_is_refused(tmp_path):
 def test_a_folder_without_config_is_not_a_run(tmp_path):
     with pytest.raises(HarnessError, match="not a harness run directory"):
         read_run_config(tmp_path)
+
+
+def test_a_run_folder_left_by_a_killed_process_is_found_and_a_live_or_stored_one_is_not(fake_plugins, home,
+                                                                                      monkeypatch):
+    import socket
+    import subprocess
+    import sys
+
+    from harness.runs import OWNER, orphaned_run_dirs, release_run_dir
+
+    monkeypatch.setenv("HARNESS_HOME", str(home))
+    resolved = resolve(parse_overrides(["backbone=llama2"]), fake_plugins)
+    mine, killed, stored, done = (create_run_dir(resolved) for _ in range(4))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs, as after a SIGKILL
+    for run_dir in (killed, stored):
+        (run_dir / OWNER).write_text(f"{socket.gethostname()} {dead.pid}\n")
+    release_run_dir(done)
+    assert not (done / OWNER).exists()
+    found = orphaned_run_dirs(lambda run_id: run_id == stored.name)
+    assert found == [killed]  # mine: this process is alive; stored: in the store; done: released
