@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -86,28 +87,27 @@ def test_real_variant_missing_from_the_hf_cache_says_where_and_how(backbones, tm
     assert "huggingface-cli download meta-llama/Meta-Llama-3-8B-Instruct" in text and "backbone.path=" in text
 
 
-def test_real_variant_found_in_the_hf_cache_loads_from_there(backbones, tmp_path, monkeypatch):
-    """The cache lookup is real: a snapshot laid out as huggingface_hub stores it is found offline."""
+def cached_snapshot(monkeypatch, hub, repo: str, source) -> Path:
+    """``source`` laid out as huggingface_hub stores a snapshot of ``repo``, with HF_HUB_CACHE at ``hub``."""
     import huggingface_hub.constants
 
-    hub = tmp_path / "hub"
-    snapshot = hub / "models--huggyllama--llama-7b" / "snapshots" / ("a" * 40)
-    shutil.copytree(backbones["llama1"].weights_dir(), snapshot)
-    (hub / "models--huggyllama--llama-7b" / "refs").mkdir()
-    (hub / "models--huggyllama--llama-7b" / "refs" / "main").write_text("a" * 40)
+    folder = hub / f"models--{repo.replace('/', '--')}"
+    snapshot = folder / "snapshots" / ("a" * 40)
+    shutil.copytree(source, snapshot)
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text("a" * 40)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
+    return snapshot
+
+
+def test_real_variant_found_in_the_hf_cache_loads_from_there(backbones, tmp_path, monkeypatch):
+    """The cache lookup is real: a snapshot laid out as huggingface_hub stores it is found offline."""
+    snapshot = cached_snapshot(monkeypatch, tmp_path / "hub", "huggyllama/llama-7b", backbones["llama1"].weights_dir())
     assert backbones["llama1"].weights_dir("7b") == snapshot
 
 
 def test_a_repository_id_as_backbone_path_is_looked_up_in_the_hf_cache(backbones, tmp_path, monkeypatch):
-    import huggingface_hub.constants
-
-    hub = tmp_path / "hub"
-    snapshot = hub / "models--me--my-llama" / "snapshots" / ("b" * 40)
-    shutil.copytree(backbones["llama3"].weights_dir(), snapshot)
-    (hub / "models--me--my-llama" / "refs").mkdir()
-    (hub / "models--me--my-llama" / "refs" / "main").write_text("b" * 40)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
+    snapshot = cached_snapshot(monkeypatch, tmp_path / "hub", "me/my-llama", backbones["llama3"].weights_dir())
     assert backbones["llama3"].weights_dir(path="me/my-llama") == snapshot
     with pytest.raises(HarnessError, match=r"backbone.path=me/absent needs the weights of me/absent.*huggingface-cli download"):
         backbones["llama3"].weights_dir(path="me/absent")
