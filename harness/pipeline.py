@@ -11,12 +11,12 @@ import shutil
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from harness.checkpoints import finished_checkpoint, mark_finished, training_dir
 from harness.cli.output import console
 from harness.config import ResolvedConfig
 from harness.errors import HarnessError
+from harness.launchers import world_size
 from harness.lazy import load_ref
 from harness.paths import ensure_writable_home, store_path
 from harness.plugin_manager import first_line, get_plugins
@@ -69,22 +69,6 @@ def weight_folders(resolved: ResolvedConfig) -> dict[str, Path]:
     return folders
 
 
-def planned_world_size(config: object) -> int:
-    """How many training processes the config's launcher starts: 1 in process; num_gpus x num_nodes;
-    with a hostfile and no num_gpus, its slots (every host, or the first num_nodes as DeepSpeed picks)."""
-    cfg: Any = config
-    if getattr(cfg.launcher, "value", cfg.launcher) == "none":
-        return 1
-    if cfg.num_gpus:
-        return int(cfg.num_gpus) * int(cfg.num_nodes)
-    if cfg.hostfile and Path(cfg.hostfile).is_file():
-        slots = [int(word.split("=", 1)[1]) for line in Path(cfg.hostfile).read_text().splitlines()
-                 for word in line.split("#", 1)[0].split() if word.startswith("slots=") and word[6:].isdigit()]
-        if slots:
-            return sum(slots[: cfg.num_nodes] if cfg.num_nodes > 1 else slots)
-    return int(cfg.num_nodes)
-
-
 def preflight(resolved: ResolvedConfig) -> dict[str, Path]:
     """Everything about a cell that can be checked without loading a model, before anything is written:
     the weight folders, and the recipe's own settings (batch arithmetic, DeepSpeed JSON) for the world
@@ -92,7 +76,7 @@ def preflight(resolved: ResolvedConfig) -> dict[str, Path]:
     folders = weight_folders(resolved)
     recipe = get_plugins().registry("recipes").get(resolved.config.recipe.name)
     if recipe.validate:
-        load_ref(recipe.validate)(resolved.config, planned_world_size(resolved.config))
+        load_ref(recipe.validate)(resolved.config, world_size(resolved.config))
     return folders
 
 

@@ -14,6 +14,7 @@ def register_recipes(register):
         name="llava15",
         settings=Llava15Settings,
         implementation="harness_plugins.recipes.llava15.train:train",
+        validate="harness_plugins.recipes.llava15.validate:validate",
         profiles=PROFILES,
         description="LLaVA-1.5: align (projector, ZeRO-2) then finetune (projector + LLM, ZeRO-3), DeepSpeed",
         aliases=("llava-1.5",),

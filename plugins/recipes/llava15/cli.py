@@ -3,7 +3,10 @@
 Trains in ``HARNESS_HOME/checkpoints/<training hash>`` (or ``--run-dir``), so ``resume=true`` finds
 the interrupted run and a finished one is reused, never retrained or overwritten. ``launcher=torchrun``
 or ``launcher=deepspeed`` re-launches this same command under that launcher (``num_gpus`` processes
-per node, ``num_nodes`` nodes, ``hostfile`` for DeepSpeed's multi-node launcher).
+per node, ``num_nodes`` nodes, ``hostfile`` for DeepSpeed's multi-node launcher; the processes read
+``LOCAL_RANK`` from the environment, so DeepSpeed's launcher runs with ``--no_local_rank``). Every
+setting is validated for that world size before anything is written or launched, and the end
+prints each stage's tokens/s (and model TFLOP/s and MFU on known GPUs).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from typing import Any
 import click
 
 from harness.errors import HarnessError
+from harness.launchers import hostfile_slots, world_size
 
 
 def _tool(name: str) -> str:
@@ -45,17 +49,37 @@ def launch_command(cfg: Any, argv: list[str]) -> list[str]:
             cmd += ["--standalone"]
         return cmd + [script, *argv]
     if launcher == "deepspeed":
-        cmd = [_tool("deepspeed")]
+        # --no_local_rank: the harness reads LOCAL_RANK from the environment; its CLI has no --local_rank.
+        cmd = [_tool("deepspeed"), "--no_local_rank"]
         if cfg.hostfile:
-            if not Path(cfg.hostfile).is_file():
-                raise HarnessError(f"hostfile {cfg.hostfile} does not exist", "fix hostfile= (lines like 'node1 slots=8')")
+            hostfile_slots(cfg.hostfile)
             cmd += ["--hostfile", str(cfg.hostfile)]
+            if cfg.num_gpus:
+                cmd += ["--num_gpus", per_node]
+        else:
+            cmd += ["--num_gpus", str(world_size(cfg))]  # explicit, so the world size is known beforehand
         if cfg.num_nodes > 1:
             cmd += ["--num_nodes", str(cfg.num_nodes)]
-        if cfg.num_gpus:
-            cmd += ["--num_gpus", per_node]
+        if os.environ.get("MASTER_PORT"):
+            cmd += ["--master_port", os.environ["MASTER_PORT"]]
         return cmd + [script, *argv]
     raise HarnessError(f"unknown launcher {launcher!r}", "use launcher=none, torchrun or deepspeed")
+
+
+def throughput_lines(run_dir: Path) -> list[str]:
+    """One line per trained stage from the run's summary: steps, tokens/s, and model TFLOP/s and MFU on GPUs."""
+    import json
+
+    path = run_dir / "training_summary.json"
+    if not path.is_file():
+        return []
+    lines = []
+    for name, stage in json.loads(path.read_text(encoding="utf-8"))["stages"].items():
+        line = f"{name}: {stage.get('steps')} steps, {stage.get('tokens_per_s') or 0:,.0f} tokens/s"
+        if stage.get("mfu") is not None:
+            line += f", {stage.get('model_tflops_per_s') or 0:,.1f} TFLOP/s, MFU {stage['mfu']:.1%}"
+        lines.append(line + f" ({stage.get('world_size', 1)} x {stage.get('device', '?')})")
+    return lines
 
 
 @click.command("train")
@@ -69,10 +93,16 @@ def train_cmd(overrides: tuple[str, ...], run_dir: str | None) -> None:
     from harness.cli.output import console
     from harness.lazy import load_ref
     from harness.paths import ensure_writable_home
+    from harness.pipeline import preflight
     from harness.plugin_manager import get_plugins
+    from harness.quiet import quiet_libraries
+    from harness_plugins.recipes.llava15.distributed import launched
 
     (resolved,) = resolve_cells(overrides, multirun=False)
     cfg = resolved.config
+    spec = get_plugins().registry("recipes").entry(cfg.recipe.name).spec
+    if not launched():  # launched processes validate in train(), with their WORLD_SIZE
+        preflight(resolved)  # weight folders and every setting, before anything is written or launched
     ensure_writable_home()
     training_hash = resolved.hashes["training"]
     default_dir = run_dir is None
@@ -80,13 +110,14 @@ def train_cmd(overrides: tuple[str, ...], run_dir: str | None) -> None:
     if default_dir and (done := finished_checkpoint(training_hash)):
         console().print(f"already trained (training hash {training_hash}): {done}")
         return
-    from harness_plugins.recipes.llava15.distributed import launched
-
     if not launched():
         # Before anything heavy is imported or launched: refuse a foreign, finished or unresumed run dir.
         from harness_plugins.recipes.llava15.rundir import check
 
         check(target, training_hash, bool(cfg.resume))
+        if cfg.resume and not target.exists():
+            console().print(f"resume=true: nothing to resume for this training config (training hash {training_hash}, "
+                            f"no {target}); starting from step 0")
     if getattr(cfg.launcher, "value", cfg.launcher) != "none" and not launched():
         command = launch_command(cfg, ["train", "--run-dir", str(target), *overrides])
         console().print("launching: " + " ".join(command), style="dim")
@@ -97,10 +128,20 @@ def train_cmd(overrides: tuple[str, ...], run_dir: str | None) -> None:
             import json
 
             mark_finished(training_hash, Path(json.loads((target / "training.json").read_text())["export"]))
+        _print_throughput(target)
         return
-    spec = get_plugins().registry("recipes").entry(cfg.recipe.name).spec
+    quiet_libraries()
     export = load_ref(spec.implementation)(resolved, target)
     if int(os.environ.get("RANK", "0")) == 0:
         if default_dir:
             mark_finished(training_hash, export)
+        if not launched():
+            _print_throughput(target)
         console().print(f"[bold green]trained[/] {cfg.backbone.name} + {cfg.vision.name}: {export}")
+
+
+def _print_throughput(run_dir: Path) -> None:
+    from harness.cli.output import console
+
+    for line in throughput_lines(run_dir):
+        console().print(line)
