@@ -116,7 +116,7 @@ class _Layers:
                 value = [v.strip() for v in value.split(",") if v.strip()]
         try:
             OmegaConf.update(self.tree, key, value, merge=False)
-        except OmegaConfBaseException as exc:
+        except OmegaConfBaseException:
             expected = _expected_type(self.tree, key)
             raise HarnessError(
                 f"bad value for {key} ({layer}): {value!r} is not {expected}",

@@ -9,12 +9,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.kinds.card import CardBacked
-
-if TYPE_CHECKING:
-    from harness.model_cards import ModelCard
 
 IMAGE_TOKEN = "<image>"  # placeholder in human text; a special token of every backbone tokenizer
 PAD_TOKEN = "<pad>"  # dedicated pad token: EOS is never reused as pad

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from harness.kinds.card import CardBacked
 
 if TYPE_CHECKING:
-    from harness.model_cards import ModelCard, Variant
+    from harness.model_cards import Variant
 
 
 @dataclass(frozen=True)

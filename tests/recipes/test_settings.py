@@ -4,6 +4,7 @@ import pytest
 from harness.cli.config_cmds import resolve_cells
 from harness.errors import HarnessError
 from harness_plugins.recipes.llava15.train import stage_plans
+from harness_plugins.recipes.llava15.validate import validate
 
 
 def test_organism_profile_is_picked_for_tiny_backbones():
@@ -42,5 +43,5 @@ def test_half_precision_on_the_cpu_is_refused():
 
 def test_unknown_schedule_is_refused_before_training():
     (resolved,) = resolve_cells(("recipe.schedule=cosin",), multirun=False)
-    with pytest.raises(HarnessError, match="unknown recipe.schedule 'cosin'"):
-        stage_plans(resolved.config.recipe, seed=0, on_gpu=False)
+    with pytest.raises(HarnessError, match="recipe.schedule='cosin' is invalid"):
+        validate(resolved.config, 1)

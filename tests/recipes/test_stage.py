@@ -14,9 +14,9 @@ def _plan(**kw):
     return StagePlan(**(base | kw))
 
 
-def _run(tiny, tmp_path, plan, model=None, samples=None):
+def _run(tiny, tmp_path, plan, model=None, samples=None, resume=False):
     return run_stage(plan, model or tiny.build_tiny_llava(), samples or tiny.tiny_samples(32), tiny.PAD,
-                     tmp_path / plan.name, tmp_path / "metrics.jsonl", resume=False)
+                     tmp_path / plan.name, tmp_path / "metrics.jsonl", resume=resume)
 
 
 def test_zero2_and_zero3_steps_give_the_same_falling_losses(tiny, tmp_path):
@@ -74,7 +74,8 @@ def test_nan_loss_stops_the_stage_with_one_line(tiny, tmp_path):
     with pytest.raises(HarnessError) as err:
         _run(tiny, tmp_path, _plan(), samples=samples)
     text = err.value.one_line()
-    assert "loss became nan at step 1" in text and "last good checkpoint: none" in text and "learning rate" in text
+    assert "loss became nan at step 1" in text and "no checkpoint of this stage yet" in text and "learning rate" in text
+    assert "continues from" not in text
     assert not (tmp_path / "finetune" / "latest").exists()
 
 
@@ -82,3 +83,56 @@ def test_batch_that_does_not_divide_fails_before_any_write(tiny, tmp_path):
     with pytest.raises(HarnessError, match="not a multiple"):
         _run(tiny, tmp_path, _plan(global_batch=10, micro_batch=4))
     assert not (tmp_path / "finetune").exists() and not (tmp_path / "metrics.jsonl").exists()
+
+
+def _strict_json_lines(path):
+    def refuse(token):
+        raise ValueError(f"non-standard JSON token {token}")
+
+    return [json.loads(line, parse_constant=refuse) for line in path.read_text().splitlines()]
+
+
+def test_stage_summary_covers_the_whole_stage_after_a_resume(tiny, tmp_path):
+    full = _run(tiny, tmp_path / "full", _plan())
+    _run(tiny, tmp_path / "part", _plan(stop_after_step=2))
+    resumed = _run(tiny, tmp_path / "part", _plan(), resume=True)
+    assert resumed.losses == pytest.approx(full.losses[2:], abs=1e-6)  # this part trained steps 3 and 4
+    summary = resumed.summary()
+    assert summary["steps"] == 4 and summary["tokens"] == full.tokens > 0
+    assert summary["first_loss"] == pytest.approx(full.losses[0], abs=1e-6)
+    assert summary["final_loss"] == pytest.approx(full.losses[-1], abs=1e-6)
+    assert summary["seconds"] > 0 and summary["tokens_per_s"] == pytest.approx(full.tokens / summary["seconds"])
+    assert summary["mfu"] is None and summary["model_flops"] == pytest.approx(full.model_flops)  # CPU: no peak
+    # A resume of a finished stage (the export redone) trains nothing and still reports the whole stage.
+    again = _run(tiny, tmp_path / "part", _plan(), resume=True)
+    assert again.losses == [] and again.tokens == full.tokens and again.first_loss == summary["first_loss"]
+    assert [r["step"] for r in _strict_json_lines(tmp_path / "part" / "metrics.jsonl")] == [1, 2, 3, 4]
+
+
+def test_metrics_jsonl_is_strict_json_without_mfu_on_the_cpu(tiny, tmp_path):
+    _run(tiny, tmp_path, _plan())
+    rows = _strict_json_lines(tmp_path / "metrics.jsonl")
+    assert len(rows) == 4 and all("mfu" not in r for r in rows)
+
+
+def test_user_optimizer_section_without_params_trains_like_the_recipe(tiny, tmp_path):
+    user = tmp_path / "ds.json"
+    user.write_text(json.dumps({"optimizer": {"type": "AdamW"}}))
+    ours = _run(tiny, tmp_path / "ours", _plan())
+    theirs = _run(tiny, tmp_path / "theirs", _plan(deepspeed_config=str(user)))
+    written = json.loads((tmp_path / "theirs" / "finetune" / "deepspeed_config.json").read_text())
+    assert written["optimizer"] == {"type": "AdamW", "params": {"lr": 5e-3, "weight_decay": 0.0, "torch_adam": True}}
+    assert theirs.losses == pytest.approx(ours.losses, abs=1e-6)
+
+
+def test_llava_zero3_json_runs_with_the_generated_values(tiny, tmp_path):
+    import llava_json
+
+    user = tmp_path / "zero3.json"
+    user.write_text(json.dumps(llava_json.ZERO3))
+    result = _run(tiny, tmp_path, _plan(zero_stage=2, deepspeed_config=str(user)))
+    written = json.loads((tmp_path / "finetune" / "deepspeed_config.json").read_text())
+    assert written["zero_optimization"]["stage"] == 3 and written["zero_optimization"]["reduce_bucket_size"] == 32 * 32
+    assert (written["train_batch_size"], written["train_micro_batch_size_per_gpu"], written["gradient_accumulation_steps"]) == (8, 4, 2)
+    assert written["bf16"] == {"enabled": False} and written["fp16"]["enabled"] is False
+    assert result.steps == 4 and result.losses[-1] < result.losses[0]

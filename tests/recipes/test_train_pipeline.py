@@ -51,8 +51,8 @@ SMALL = ["recipe.align.global_batch=8", "recipe.align.micro_batch=4", "recipe.fi
          "recipe.finetune.micro_batch=4", "recipe.checkpoint_every=2"]
 
 
-def _harness(args, home, check=True):
-    env = os.environ | {"HARNESS_HOME": str(home), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+def _harness(args, home, check=True, env=None):
+    env = os.environ | {"HARNESS_HOME": str(home), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"} | (env or {})
     done = subprocess.run([str(Path(sys.executable).parent / "harness"), *args], env=env, capture_output=True,
                           text=True, timeout=600)
     if check:
@@ -66,13 +66,13 @@ def trained(organisms, llava_json, tmp_path_factory):
     overrides = [*organisms, *llava_json, *SMALL]
     done = _harness(["train", *overrides], home)
     export = Path(done.stdout.strip().split()[-1])
-    return home, overrides, export
+    return home, overrides, export, done.stdout
 
 
 def test_train_exports_a_standard_hf_llava_with_processor_and_card(trained):
     from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-    _, _, export = trained
+    _, _, export, _ = trained
     model = LlavaForConditionalGeneration.from_pretrained(export)
     processor = AutoProcessor.from_pretrained(export)
     assert type(processor).__name__ == "LlavaProcessor" and processor.tokenizer.chat_template
@@ -85,18 +85,21 @@ def test_train_exports_a_standard_hf_llava_with_processor_and_card(trained):
 
 
 def test_train_records_metrics_and_throughput_per_stage(trained):
-    _, _, export = trained
+    _, _, export, stdout = trained
     run_dir = export.parent
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert {r["stage"] for r in rows} == {"align", "finetune"}
     summary = json.loads((run_dir / "training_summary.json").read_text())["stages"]
     assert summary["align"]["tokens_per_s"] > 0 and summary["finetune"]["steps"] == 3
+    assert summary["align"]["tokens"] == sum(r["tokens"] for r in rows if r["stage"] == "align")
+    text = " ".join(stdout.split())
+    assert f"align: 3 steps, {summary['align']['tokens_per_s']:,.0f} tokens/s" in text and "finetune: 3 steps" in text
     assert json.loads((run_dir / "align" / "deepspeed_config.json").read_text())["zero_optimization"]["stage"] == 2
     assert json.loads((run_dir / "finetune" / "deepspeed_config.json").read_text())["zero_optimization"]["stage"] == 3
 
 
 def test_second_train_reuses_the_finished_checkpoint(trained):
-    home, overrides, export = trained
+    home, overrides, export, _ = trained
     before = (export / "model.safetensors").stat().st_mtime_ns
     done = _harness(["train", *overrides], home)
     assert "already trained" in done.stdout and str(export) in done.stdout
@@ -104,7 +107,7 @@ def test_second_train_reuses_the_finished_checkpoint(trained):
 
 
 def test_resume_into_a_run_of_another_training_is_refused(trained):
-    home, overrides, export = trained
+    home, overrides, export, _ = trained
     done = _harness(["train", "--run-dir", str(export.parent), *overrides, "seed=5", "resume=true"], home, check=False)
     assert done.returncode == 2
     assert "training hash" in done.stderr and len(done.stderr.strip().splitlines()) == 1
@@ -146,6 +149,14 @@ def test_harness_train_killed_in_finetune_resumes_to_the_same_losses(organisms, 
     assert [s[:2] for s in resumed] == [s[:2] for s in full]
     assert [s[2] for s in resumed] == pytest.approx([s[2] for s in full], abs=1e-6)
 
+    def summary(root):
+        (path,) = root.glob("checkpoints/*/training_summary.json")
+        return json.loads(path.read_text())["stages"]["finetune"]
+
+    # The resumed stage's summary covers the whole stage, not just the part after the checkpoint.
+    assert summary(home)["tokens"] == summary(tmp_path / "full")["tokens"]
+    assert summary(home)["first_loss"] == pytest.approx(summary(tmp_path / "full")["first_loss"], abs=1e-6)
+
 
 def test_launcher_torchrun_trains_in_two_processes(organisms, llava_json, tmp_path):
     done = _harness(["train", "launcher=torchrun", "num_gpus=2", *organisms, *llava_json, *SMALL], tmp_path)
@@ -154,6 +165,29 @@ def test_launcher_torchrun_trains_in_two_processes(organisms, llava_json, tmp_pa
     stages = json.loads(summary.read_text())["stages"]
     assert stages["align"]["world_size"] == stages["finetune"]["world_size"] == 2
     again = _harness(["train", "launcher=torchrun", "num_gpus=2", *organisms, *llava_json, *SMALL], tmp_path)
+    assert "already trained" in again.stdout
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_launcher_deepspeed_trains_in_two_processes(organisms, llava_json, tmp_path):
+    args = ["train", "resume=true", "launcher=deepspeed", "num_gpus=2", *organisms, *llava_json, *SMALL]
+    done = _harness(args, tmp_path, env={"MASTER_PORT": str(_free_port())})
+    text = " ".join(done.stdout.split())
+    assert "nothing to resume for this training config" in text and "starting from step 0" in text
+    assert "deepspeed --no_local_rank --num_gpus 2" in text
+    assert "align: 3 steps" in text and "finetune: 3 steps" in text and "tokens/s (2 x cpu)" in text
+    (state,) = tmp_path.glob("checkpoints/*/training.json")
+    assert json.loads(state.read_text())["status"] == "finished"
+    stages = json.loads((state.parent / "training_summary.json").read_text())["stages"]
+    assert stages["align"]["world_size"] == stages["finetune"]["world_size"] == 2
+    again = _harness(args, tmp_path)
     assert "already trained" in again.stdout
 
 

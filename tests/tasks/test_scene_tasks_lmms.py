@@ -1,5 +1,4 @@
 """lmms-eval's own TaskManager finds the scene tasks in harness_tasks and builds them from a small build."""
-import json
 import shutil
 from pathlib import Path
 

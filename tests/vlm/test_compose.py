@@ -1,5 +1,4 @@
 """A composed LLaVA is stock transformers: it saves, reloads with plain from_pretrained, same logits."""
-from pathlib import Path
 
 import pytest
 import torch

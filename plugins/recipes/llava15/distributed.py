@@ -60,7 +60,10 @@ def setup() -> DistInfo:
             os.environ.setdefault("LOCAL_RANK", "0")  # DeepSpeed's engine asserts it; RANK/WORLD_SIZE stay unset
         import deepspeed
 
-        deepspeed.init_distributed(dist_backend=backend, verbose=False, auto_mpi_discovery=False)
+        from harness.quiet import captured_stdout
+
+        with captured_stdout():  # on the CPU, "DeepSpeed ...shm_comm_op built successfully" on every start
+            deepspeed.init_distributed(dist_backend=backend, verbose=False, auto_mpi_discovery=False)
     rank, world = dist.get_rank(), dist.get_world_size()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     return DistInfo(rank, world, local_rank, f"cuda:{local_rank}" if cuda else "cpu")

@@ -2,13 +2,32 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# Dense bf16 peak of known accelerators, FLOP/s (vendor data sheets); MFU = model FLOP/s / peak.
-PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
+# Dense (no sparsity) bf16 peak of known accelerators, FLOP/s, from the vendor data sheets; the first
+# name found in torch.cuda.get_device_name() wins, so the specific variants come first.
+# MFU = model FLOP/s / peak.
+PEAK_FLOPS: tuple[tuple[str, float], ...] = (
+    ("H100 PCIe", 756e12),
+    ("H100 NVL", 835e12),
+    ("H100", 989e12),  # SXM ("NVIDIA H100 80GB HBM3")
+    ("H200", 989e12),  # also GH200
+    ("A100", 312e12),
+    ("L40S", 362e12),
+    ("A10", 125e12),
+)
+
+
+def peak_flops_of(device_name: str) -> float | None:
+    """Dense bf16 peak FLOP/s of a GPU by its CUDA name, or None when unknown."""
+    for key, peak in PEAK_FLOPS:
+        if key in device_name:
+            return peak
+    return None
 
 
 def device_peak_flops() -> float | None:
@@ -17,44 +36,73 @@ def device_peak_flops() -> float | None:
 
     if not torch.cuda.is_available():
         return None
-    name = torch.cuda.get_device_name()
-    for key, peak in PEAK_FLOPS.items():
-        if key in name:
-            return peak
-    return None
+    return peak_flops_of(torch.cuda.get_device_name())
 
 
 @dataclass(frozen=True)
 class FlopsModel:
-    """Training FLOPs per token: 6 x (LLM + projector) params + attention, plus the frozen tower's forward."""
+    """Model FLOPs of a training step, counted from what each parameter does (N = its element count).
 
-    trained_path_params: int  # parameters of the LLM and projector (forward + backward)
+    Per token through the LLM: ``6 N`` for a trained weight (forward 2N, input-gradient 2N,
+    weight-gradient 2N) and ``4 N`` for a frozen weight that gradients still pass through (forward
+    2N + input-gradient 2N: in the align stage the frozen LLM sits between the trained projector and
+    the loss). The input embedding is a lookup, not a matmul, and is not counted (a tied output
+    head is). Attention adds ``12 L h s`` per token (QK^T and AV: forward 4 L h s, backward twice
+    that), halved for the causal mask. Per image token: the projector ``6 N`` (trained) or ``2 N``,
+    the frozen vision tower ``2 N`` (forward only: nothing below it trains).
+    """
+
+    llm_trained: int  # LLM weights with requires_grad (full finetune, LoRA adapters)
+    llm_frozen: int  # frozen LLM weights (the input embedding excluded)
+    projector_trained: int
+    projector_frozen: int
     vision_params: int  # frozen vision tower: forward only
     num_layers: int
     hidden_size: int
     image_tokens: int  # vision tokens per image
 
-    def step_flops(self, tokens: int, sequences: int, seq_len: int, images: int) -> float:
-        dense = 6.0 * self.trained_path_params * tokens
+    def step_flops(self, *, tokens: int, seq_len: int, images: int) -> float:
+        """FLOPs of forward + backward over ``tokens`` tokens (padded length ``seq_len``) and ``images`` images."""
+        llm = (6.0 * self.llm_trained + 4.0 * self.llm_frozen) * tokens
         attention = 12.0 * self.num_layers * self.hidden_size * seq_len * tokens / 2  # causal
-        vision = 2.0 * self.vision_params * self.image_tokens * images
-        return dense + attention + vision
+        per_image_token = 6.0 * self.projector_trained + 2.0 * self.projector_frozen + 2.0 * self.vision_params
+        return llm + attention + per_image_token * self.image_tokens * images
+
+
+def _numel(param: Any) -> int:
+    return param.ds_numel if hasattr(param, "ds_numel") else param.numel()
 
 
 def flops_model_of(model: Any) -> FlopsModel:
-    """Counts from a LlavaForConditionalGeneration-shaped model (peft-wrapped or not)."""
-    vision = language = 0
+    """Counts from a LlavaForConditionalGeneration-shaped model (peft-wrapped or not), after freezing."""
+    embedding = model.get_input_embeddings()
+    head = model.get_output_embeddings()
+    lookup = embedding.weight if embedding is not None and (head is None or head.weight is not embedding.weight) else None
+    counts = {"llm_trained": 0, "llm_frozen": 0, "projector_trained": 0, "projector_frozen": 0, "vision_params": 0}
     for name, param in model.named_parameters():
-        n = param.ds_numel if hasattr(param, "ds_numel") else param.numel()
+        if param is lookup:
+            continue
         if "vision_tower" in name:
-            vision += n
+            counts["vision_params"] += _numel(param)
         else:
-            language += n
+            part = "projector" if "multi_modal_projector" in name else "llm"
+            counts[f"{part}_{'trained' if param.requires_grad else 'frozen'}"] += _numel(param)
     config = model.config
     text = getattr(config, "text_config", config)
     vcfg = getattr(config, "vision_config", None)
     image_tokens = (vcfg.image_size // vcfg.patch_size) ** 2 if vcfg is not None else 0
-    return FlopsModel(language, vision, text.num_hidden_layers, text.hidden_size, image_tokens)
+    return FlopsModel(**counts, num_layers=text.num_hidden_layers, hidden_size=text.hidden_size, image_tokens=image_tokens)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats (NaN, inf) replaced by None, so the JSON stays standard."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 class MetricsLog:
@@ -83,13 +131,16 @@ class MetricsLog:
         write_atomically(self.path, "".join(line + "\n" for line in kept))
 
     def write(self, record: dict[str, Any]) -> None:
+        """Append one step's record (strict JSON: a non-finite number is written as null)."""
+        record = json_safe(record)
         if self.enabled:
             with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
+                fh.write(json.dumps(record, allow_nan=False) + "\n")
                 fh.flush()
         if self.tensorboard is not None:
-            for key in ("loss", "lr", "tokens_per_s"):
-                self.tensorboard.add_scalar(f"{record['stage']}/{key}", record[key], record["step"])
+            for key in ("loss", "lr", "tokens_per_s", "mfu"):
+                if record.get(key) is not None:
+                    self.tensorboard.add_scalar(f"{record['stage']}/{key}", record[key], record["step"])
             self.tensorboard.flush()
 
 

@@ -11,7 +11,7 @@ import random
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -54,6 +54,8 @@ class StagePlan:
 
 @dataclass
 class StageResult:
+    """What a stage did. ``losses`` are this process's steps; the totals cover the whole stage, across resumes."""
+
     name: str
     steps: int
     losses: list[float]
@@ -62,11 +64,40 @@ class StageResult:
     tokens_per_s: float
     model_tflops_per_s: Optional[float]
     mfu: Optional[float]
+    first_loss: Optional[float] = None
+    final_loss: Optional[float] = None
+    model_flops: float = 0.0
     engine: Any = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("engine", "losses")} | {
-            "final_loss": self.losses[-1] if self.losses else None, "first_loss": self.losses[0] if self.losses else None}
+        """The stored stage summary (JSON-ready)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("engine", "losses")}
+
+
+@dataclass
+class StageTotals:
+    """Running totals of a stage, saved in every checkpoint so a resumed stage reports the whole stage."""
+
+    tokens: int = 0
+    seconds: float = 0.0
+    flops: float = 0.0
+    first_loss: Optional[float] = None
+    final_loss: Optional[float] = None
+
+    def add(self, tokens: int, flops: float, loss: float) -> None:
+        self.tokens += tokens
+        self.flops += flops
+        self.first_loss = loss if self.first_loss is None else self.first_loss
+        self.final_loss = loss
+
+    def result(self, plan: "StagePlan", steps: int, losses: list[float], world_size: int, peak: Optional[float],
+               engine: Any) -> StageResult:
+        """The stage's result: tokens/s, and model TFLOP/s and MFU when the device's peak is known."""
+        seconds = self.seconds
+        tflops = self.flops / seconds / 1e12 if seconds > 0 and peak else None
+        mfu = self.flops / seconds / world_size / peak if seconds > 0 and peak else None
+        return StageResult(plan.name, steps, losses, self.tokens, seconds, self.tokens / seconds if seconds > 0 else 0.0,
+                           tflops, mfu, self.first_loss, self.final_loss, self.flops, engine)
 
 
 SCHEDULES = ("cosine", "linear", "constant")
@@ -139,7 +170,8 @@ def latest_tag(stage_dir: Path) -> Optional[str]:
     return latest.read_text().strip() if latest.is_file() else None
 
 
-def _save_checkpoint(engine: Any, stage_dir: Path, step: int, info: distributed.DistInfo) -> None:
+def _save_checkpoint(engine: Any, stage_dir: Path, step: int, info: distributed.DistInfo,
+                     totals: StageTotals) -> None:
     import torch
 
     tag = f"step{step:07d}"
@@ -147,7 +179,7 @@ def _save_checkpoint(engine: Any, stage_dir: Path, step: int, info: distributed.
     # RNG first: DeepSpeed writes `latest` last, so a checkpoint `latest` names is complete.
     torch.save(_rng_state(), stage_dir / tag / f"rng_rank{info.rank}.pt")
     distributed.barrier()
-    engine.save_checkpoint(str(stage_dir), tag=tag, client_state={"step": step}, exclude_frozen_parameters=True)
+    engine.save_checkpoint(str(stage_dir), tag=tag, client_state={"step": step, "totals": asdict(totals)}, exclude_frozen_parameters=True)
     distributed.barrier()
     if info.is_main:
         tags = sorted(p.name for p in stage_dir.glob("step*") if p.is_dir())
@@ -171,6 +203,17 @@ def _oom_error(plan: StagePlan) -> HarnessError:
     )
 
 
+def _nan_error(plan: StagePlan, loss: float, step: int, last_good: Optional[Path]) -> HarnessError:
+    """The one-line stop on a non-finite loss, naming the last good checkpoint (or that there is none)."""
+    where = (f"last good checkpoint: {last_good}; after fixing the cause, resume=true continues from it" if last_good
+             else "no checkpoint of this stage yet, so a rerun starts the stage from step 0")
+    return HarnessError(
+        f"stage {plan.name}: loss became {loss} at step {step}; {where}",
+        f"likely causes: learning rate too high (recipe.{plan.name}.lr={plan.lr}) or fp16 overflow "
+        "(use recipe.precision=bf16 or fp32)",
+    )
+
+
 def run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], pad_id: int, stage_dir: Path,
               metrics_path: Path, resume: bool) -> StageResult:
     """Train one stage; returns its result with the live engine (for export), or raises HarnessError."""
@@ -183,13 +226,17 @@ def run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], pa
         raise HarnessError(f"stage {plan.name} has no training samples", "check data.train")
     order = StageOrder(len(samples), plan.global_batch, plan.micro_batch, info.world_size, plan.seed,
                        plan.epochs, plan.max_steps)
-    ds_config = dsconfig.generate(stage=plan.name, global_batch=plan.global_batch, micro_batch=plan.micro_batch,
-                                  world_size=info.world_size, zero_stage=plan.zero_stage,
-                                  precision=plan.precision, offload=plan.offload)
-    ds_config = dsconfig.merge_user_config(ds_config, plan.deepspeed_config, stage=plan.name, world_size=info.world_size)
+    text_config = getattr(model.config, "text_config", model.config)
+    ds_config = dsconfig.stage_config(stage=plan.name, global_batch=plan.global_batch, micro_batch=plan.micro_batch,
+                                      world_size=info.world_size, zero_stage=plan.zero_stage,
+                                      precision=plan.precision, offload=plan.offload, user_path=plan.deepspeed_config,
+                                      on_gpu=info.device.startswith("cuda"),
+                                      hidden_size=getattr(text_config, "hidden_size", None))
     if ds_config["train_batch_size"] != plan.global_batch or ds_config["train_micro_batch_size_per_gpu"] != plan.micro_batch:
         order = StageOrder(len(samples), ds_config["train_batch_size"], ds_config["train_micro_batch_size_per_gpu"],
                            info.world_size, plan.seed, plan.epochs, plan.max_steps)
+    if "optimizer" in ds_config:  # DeepSpeed builds it (offload, or the user's JSON): the recipe's lr and decay
+        ds_config["optimizer"]["params"].update(lr=plan.lr, weight_decay=plan.weight_decay)
     if info.is_main:
         dsconfig.write(ds_config, stage_dir / "deepspeed_config.json")
 
@@ -206,8 +253,6 @@ def run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], pa
         # torch's AdamW: DeepSpeed's fused Adam needs a JIT CUDA build (fails on TORCH_CUDA_ARCH_LIST=9.0a).
         optimizer = torch.optim.AdamW(trainable, lr=plan.lr, weight_decay=plan.weight_decay,
                                       fused=torch.cuda.is_available() and plan.precision != "fp16")
-    else:
-        ds_config["optimizer"]["params"].update(lr=plan.lr, weight_decay=plan.weight_decay)
     scheduler = (lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, factor))
     try:
         engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, model_parameters=trainable,
@@ -217,11 +262,12 @@ def run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], pa
     flops = flops_model_of(engine.module)
     peak = device_peak_flops()
 
-    start_step = 0
+    start_step, totals = 0, StageTotals()
     tag = latest_tag(stage_dir) if resume else None
     if tag is not None:
         _, client = engine.load_checkpoint(str(stage_dir), tag=tag, load_module_strict=False)
         start_step = int(client["step"])
+        totals = StageTotals(**client.get("totals", {}))
         _set_rng_state(torch.load(stage_dir / tag / f"rng_rank{info.rank}.pt", weights_only=False))
     metrics = MetricsLog(metrics_path, info.is_main)
     metrics.truncate_after(plan.name, start_step)
@@ -229,7 +275,7 @@ def run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], pa
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(plan.precision, torch.float32)
     progress = Progress(plan.name, order.total_steps, start_step, info.is_main)
     losses: list[float] = []
-    total_tokens, total_flops, started = 0, 0.0, time.perf_counter()
+    started, seconds_before = time.perf_counter(), totals.seconds
     last_good = tag
     try:
         for step in range(start_step, order.total_steps):
@@ -246,39 +292,35 @@ def run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], pa
                 step_loss += float(out.loss.detach()) / order.accumulation
                 step_tokens += tokens
                 images = batch["pixel_values"].shape[0] if "pixel_values" in batch else 0
-                step_flops += flops.step_flops(tokens, batch["input_ids"].shape[0], batch["input_ids"].shape[1], images)
+                step_flops += flops.step_flops(tokens=tokens, seq_len=batch["input_ids"].shape[1], images=images)
             loss = distributed.mean_across_ranks(step_loss)
             step_tokens = distributed.sum_across_ranks(step_tokens)
             done = step + 1
             if not math.isfinite(loss):
-                raise HarnessError(
-                    f"stage {plan.name}: loss became {loss} at step {done}; last good checkpoint: "
-                    f"{stage_dir / last_good if last_good else 'none'}",
-                    f"likely causes: learning rate too high (recipe.{plan.name}.lr={plan.lr}) or fp16 overflow "
-                    "(use recipe.precision=bf16 or fp32); resume=true continues from that checkpoint",
-                )
+                raise _nan_error(plan, loss, done, stage_dir / last_good if last_good else None)
             seconds = time.perf_counter() - t0
             tps = step_tokens / seconds if seconds > 0 else 0.0
-            total_tokens += step_tokens
+            # model FLOPs of the whole world: each rank counted its own share
+            world_flops = distributed.mean_across_ranks(step_flops) * info.world_size
+            totals.add(step_tokens, world_flops, loss)
             losses.append(loss)
-            metrics.write({"stage": plan.name, "step": done, "loss": loss, "lr": lr, "tokens": step_tokens,
-                           "tokens_per_s": tps, "seconds": seconds})
+            record = {"stage": plan.name, "step": done, "loss": loss, "lr": lr, "tokens": step_tokens,
+                      "tokens_per_s": tps, "seconds": seconds}
+            if peak and seconds > 0:  # GPUs only: the CPU has no meaningful peak
+                record["mfu"] = world_flops / seconds / info.world_size / peak
+            metrics.write(record)
             progress.update(done, loss, lr, tps)
             if done % plan.checkpoint_every == 0 or done == order.total_steps:
-                _save_checkpoint(engine, stage_dir, done, info)
+                totals.seconds = seconds_before + (time.perf_counter() - started)
+                _save_checkpoint(engine, stage_dir, done, info, totals)
                 last_good = latest_tag(stage_dir)
-            # model FLOPs of the whole world: each rank counted its own share
-            total_flops += distributed.mean_across_ranks(step_flops) * info.world_size
             if plan.stop_after_step is not None and done >= plan.stop_after_step:
                 break
     except torch.OutOfMemoryError:
         raise _oom_error(plan) from None
     finally:
         progress.close()
-    seconds = time.perf_counter() - started
+    totals.seconds = seconds_before + (time.perf_counter() - started)
     # On the CPU there is no meaningful peak: tokens/s only.
-    tflops = total_flops / seconds / 1e12 if seconds > 0 and peak else None
-    mfu = (total_flops / seconds / info.world_size / peak) if seconds > 0 and peak else None
-    return StageResult(plan.name, start_step + len(losses), losses, total_tokens, seconds,
-                       total_tokens / seconds if seconds > 0 else 0.0, tflops, mfu, engine)
+    return totals.result(plan, start_step + len(losses), losses, info.world_size, peak, engine)
 

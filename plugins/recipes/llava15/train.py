@@ -7,13 +7,15 @@ checkpoint of the unfinished stage, and returns the exported checkpoint folder.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Optional
 
 from harness.errors import HarnessError
-from harness_plugins.recipes.llava15 import distributed, dsconfig, rundir
+from harness_plugins.recipes.llava15 import distributed, rundir
 from harness_plugins.recipes.llava15.stage import StagePlan, StageResult, run_stage
+from harness_plugins.recipes.llava15.validate import resolve_precision, validate
 
 STAGES = ("align", "finetune")
 EXPORT = "model"  # the HF checkpoint folder inside the run directory
@@ -25,22 +27,15 @@ def _value(x: Any) -> Any:
 
 
 def stage_plans(recipe: Any, seed: int, on_gpu: bool) -> list[StagePlan]:
-    """The two stages from the typed recipe settings (``recipe.zero_stage`` overrides both)."""
-    precision = _value(recipe.precision)
-    if precision == "auto":
-        precision = "bf16" if on_gpu else "fp32"
-    if precision in ("bf16", "fp16") and not on_gpu:
-        raise HarnessError(f"recipe.precision={precision} needs a GPU", "use recipe.precision=auto or fp32 on the CPU")
-    from harness_plugins.recipes.llava15.stage import cosine_with_warmup
+    """The two stages from the typed recipe settings (``recipe.zero_stage`` overrides both).
 
-    cosine_with_warmup(1, recipe.warmup_ratio, recipe.schedule)  # an unknown schedule fails before any work
+    The settings are assumed valid (:func:`validate.validate` ran); only the precision is resolved here.
+    """
+    precision = resolve_precision(_value(recipe.precision), on_gpu)
     lora = recipe.lora
     plans = []
     for name in STAGES:
         s = getattr(recipe, name)
-        for key in ("lr",):
-            if not isinstance(getattr(s, key), (int, float)) or isinstance(getattr(s, key), bool) or getattr(s, key) <= 0:
-                raise HarnessError(f"recipe.{name}.lr must be a positive number, got {getattr(s, key)!r}")
         plans.append(StagePlan(
             name=name, lr=float(s.lr), global_batch=s.global_batch, micro_batch=s.micro_batch,
             train_llm=name == "finetune", zero_stage=recipe.zero_stage if recipe.zero_stage is not None else s.zero_stage,
@@ -92,13 +87,10 @@ def train(resolved: Any, run_dir: Path) -> Path:
     from harness_plugins.recipes.llava15.parts import build_parts, training_records
 
     cfg, run_dir = resolved.config, Path(run_dir)
+    # Every setting (batch arithmetic, the DeepSpeed JSON...) fails here, before any work or write.
+    validate(cfg, int(os.environ.get("WORLD_SIZE", "1")))
     info = distributed.setup()
     plans = stage_plans(cfg.recipe, cfg.seed, on_gpu=info.device.startswith("cuda"))
-    for plan in plans:  # bad batch sizes or a bad DeepSpeed JSON fail here, before anything is written
-        generated = dsconfig.generate(stage=plan.name, global_batch=plan.global_batch, micro_batch=plan.micro_batch,
-                                      world_size=info.world_size, zero_stage=plan.zero_stage,
-                                      precision=plan.precision, offload=plan.offload)
-        dsconfig.merge_user_config(generated, plan.deepspeed_config, stage=plan.name, world_size=info.world_size)
     rundir.check(run_dir, resolved.hashes["training"], bool(cfg.resume))  # a finished or foreign dir: before any loading
     # Everything that can fail on bad input (weights, tokenizer, data) runs before the run dir is claimed.
     parts = build_parts(cfg, info.device)
@@ -146,7 +138,9 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], state: r
             _load_align_weights(model, run_dir / "align" / "trainable.safetensors")
         result = run_stage(plan, model, samples, parts.pad_id, run_dir / plan.name, run_dir / "metrics.jsonl",
                            resume=bool(cfg.resume))
-        summaries[plan.name] = result.summary() | {"world_size": info.world_size, "device": info.device}
+        if result.losses or plan.name not in summaries:
+            # A resume that only redoes the export trains no step: the stored summary already covers the stage.
+            summaries[plan.name] = result.summary() | {"world_size": info.world_size, "device": info.device}
         if plan.name == "align":
             weights = gathered_state_dict(result.engine, trainable_only=True)
             if info.is_main:
@@ -188,5 +182,6 @@ def _read_summaries(run_dir: Path) -> dict[str, Any]:
 
 def _write_summaries(run_dir: Path, stages: dict[str, Any]) -> None:
     from harness.runs import write_atomically
+    from harness_plugins.recipes.llava15.metrics import json_safe
 
-    write_atomically(run_dir / SUMMARY, json.dumps({"stages": stages}, indent=2, default=str) + "\n")
+    write_atomically(run_dir / SUMMARY, json.dumps(json_safe({"stages": stages}), indent=2, default=str, allow_nan=False) + "\n")
