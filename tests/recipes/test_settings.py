@@ -45,3 +45,13 @@ def test_unknown_schedule_is_refused_before_training():
     (resolved,) = resolve_cells(("recipe.schedule=cosin",), multirun=False)
     with pytest.raises(HarnessError, match="recipe.schedule='cosin' is invalid"):
         validate(resolved.config, 1)
+
+
+def test_an_edited_deepspeed_json_is_another_training(tmp_path):
+    """Resume and checkpoint reuse go by the training hash, which covers the JSON's contents."""
+    ds = tmp_path / "ds.json"
+    ds.write_text('{"gradient_clipping": 1.0}')
+    (first,) = resolve_cells((f"recipe.deepspeed_config={ds}",), multirun=False)
+    ds.write_text('{"gradient_clipping": 0.01}')
+    (edited,) = resolve_cells((f"recipe.deepspeed_config={ds}",), multirun=False)
+    assert first.hashes["training"] != edited.hashes["training"]

@@ -58,7 +58,8 @@ class Llava15Settings:
     zero_stage: Optional[int] = None  # when set, overrides both stages' ZeRO stage
     offload: Offload = Offload.none
     lora: LoraSettings = field(default_factory=LoraSettings)
-    deepspeed_config: Optional[str] = None  # a user DeepSpeed JSON merged over the generated one
+    # a user DeepSpeed JSON merged over the generated one; its contents are part of the training hash
+    deepspeed_config: Optional[str] = field(default=None, metadata={"hash": "contents"})
     checkpoint_every: int = 500  # optimizer steps between DeepSpeed checkpoints (and at each stage end)
 
 
