@@ -63,8 +63,9 @@ class VLMEngine:
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"  # batched generation continues every row from its last real token
         if self.tokenizer.pad_token_id is None:
-            # LLaMA ships no pad token; masked positions never reach the loss or the answer.
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+            # A checkpoint the harness did not write may have no pad token (LLaMA ships none). Padding is
+            # masked and never reaches an answer; unk fills it where there is one, else EOS (nothing is trained).
+            self.tokenizer.pad_token = self.tokenizer.unk_token or self.tokenizer.eos_token
         if not getattr(self.processor, "chat_template", None) and not self.tokenizer.chat_template:
             raise HarnessError(f"{checkpoint} has no chat template", "export the processor with the backbone's chat template")
         self.image_token = getattr(self.processor, "image_token", "<image>")

@@ -44,6 +44,27 @@ def test_sdpa_matches_eager_on_organism_shapes(organism):
     torch.testing.assert_close(sdpa, eager, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("organism", ["llama1", "llama2", "llama3"])
+def test_sdpa_and_the_xformers_adapter_match_eager_on_the_shipped_organisms(organism):
+    """The built organisms themselves (trained weights, their tokenizers), loaded by the backbone plugin."""
+    from harness.lazy import load_ref
+    from harness.plugin_manager import get_plugins
+
+    spec = get_plugins().registry("backbones").get(organism)
+    backbone = load_ref(spec.implementation)(spec.model_card)
+    tokenizer = backbone.load_tokenizer()
+    tokenizer.padding_side = "left"
+    batch = tokenizer(["there is a red circle left of the blue square .", "how many shapes ?"],
+                      return_tensors="pt", padding=True)
+    out = {}
+    for attn in ("eager", "sdpa", XFORMERS_ON_CPU):
+        model = backbone.load_model(attn_implementation=attn, tokenizer=tokenizer).eval()
+        out[attn] = logits(model, batch["input_ids"], batch["attention_mask"])
+    assert batch["attention_mask"][1].eq(0).any()  # the padded row is part of the check
+    torch.testing.assert_close(out["sdpa"], out["eager"], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(out[XFORMERS_ON_CPU], out["eager"], rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("organism", ["llama1", "llama3"])
 def test_xformers_adapter_matches_eager_on_organism_shapes(organism):
     ids, mask = padded_batch()
