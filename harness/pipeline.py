@@ -205,13 +205,16 @@ def _train_evaluate_store(resolved: ResolvedConfig, store: ResultsStore, specs: 
 
 
 def run_cells(cells: list[ResolvedConfig]) -> None:
-    """Run every cell in turn; in a sweep a failed cell is reported and the others still run."""
+    """Run every cell in turn; in a sweep a failed cell (bad weights or settings included: nothing of it
+    is written) is reported and the others still run. A single cell with bad input writes nothing at all."""
     from rich.markup import escape
 
     from harness.leaderboard import build_leaderboard, print_table
     from harness.quiet import quiet_libraries
     from harness.run_report import print_run_report
 
+    if len(cells) == 1:
+        preflight(cells[0])  # before the home and the store are created
     ensure_writable_home()
     quiet_libraries()
     failures: list[str] = []
@@ -223,6 +226,8 @@ def run_cells(cells: list[ResolvedConfig]) -> None:
             console(stderr=True).print(f"removed {orphan.name}: left by a killed run", soft_wrap=True, markup=False)
         for resolved in cells:
             try:
+                if len(cells) > 1:
+                    preflight(resolved)
                 last_run = run_cell(resolved, store)
             except Exception as exc:  # in a sweep every failure is reported and the other cells still run
                 if len(cells) == 1:

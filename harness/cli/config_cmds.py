@@ -33,19 +33,17 @@ def resolve_cells(overrides: tuple[str, ...], multirun: bool) -> list[ResolvedCo
 def run_cmd(overrides: tuple[str, ...], multirun: bool, dry_run: bool) -> None:
     """Run cells of the study: KEY=VALUE overrides, e.g. task=vqa backbone=llama3."""
     cells = resolve_cells(overrides, multirun)
-    from harness.pipeline import preflight
-
-    folders = [preflight(resolved) for resolved in cells]  # every cell checked before anything is written
     if dry_run:
-        for resolved, found in zip(cells, folders):
+        from harness.pipeline import preflight
+
+        for resolved in cells:  # weight folders and recipe settings too: what a real run would refuse
+            found = preflight(resolved)
             console().print(f"[bold]# run {resolved.hashes['run']}[/]")
             click.echo("# weights: " + ", ".join(f"{kind} {folder}" for kind, folder in found.items()))
             click.echo(yaml.safe_dump(resolved.as_dict(), sort_keys=False))
         return
-    from harness.paths import ensure_writable_home
     from harness.pipeline import run_cells
 
-    ensure_writable_home()
     run_cells(cells)
 
 

@@ -25,6 +25,9 @@ def assert_one_line_error(result, fragment):
     (["run", "-m", "backbone=llama3,nope"], "unknown backbone 'nope'"),
     (["list", "gizmos"], "Invalid value for '{backbones|vision|recipes|tasks|attention|analyses}'"),
     (["leaderboard", "backbone=llama3"], "leaderboard takes only task="),
+    (["run", "backbone.path=/nonexistent/llama"], "backbone.path /nonexistent/llama does not exist"),
+    (["run", "recipe.align.global_batch=30"], "recipe.align.global_batch=30 is not a multiple"),
+    (["run", "--dry-run", "backbone.variant=custom"], "backbone.variant=custom means weights from backbone.path"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(home, args, fragment):
     result = run_cli(args, home=home)
