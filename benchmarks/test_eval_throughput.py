@@ -2,10 +2,11 @@
 
     pytest benchmarks/test_eval_throughput.py --benchmark-enable -s
 
-harness_vlm at batch 1, 8, 16 and 64 (target: at least 4x the samples/s of batch 1) and
+harness_vlm at batch 1, 8, 16, 32 and 64 (target: at least 4x the samples/s of batch 1) and
 lmms-eval's built-in llava_hf on the same exported checkpoint (batch 1 only; needs `decord`), on the
 LLaMA-3 + CLIP organisms (BENCH_MODEL=synthetic: a random tiny LLaVA instead).
-The table is printed at the end; numbers go to pytest-benchmark's extra_info.
+Each row is the best of BENCH_ROUNDS (default 3) runs. The table is printed at the end; numbers go to
+pytest-benchmark's extra_info.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from harness.evaluation import throughput
 from harness.evaluation.synthetic import TinySizes, build_checkpoint, build_task
 
 LIMIT = 256
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))  # best of N: a shared 2-core machine is noisy
 # "organism" (default): the LLaMA-3 and CLIP organisms composed as the recipe composes them (weights
 # as shipped, projector untrained: speed does not depend on it); "synthetic": a random tiny LLaVA.
 MODEL = os.environ.get("BENCH_MODEL", "organism")
@@ -56,11 +58,16 @@ def setup(tmp_path_factory):
     print(throughput.table(ROWS))
 
 
-@pytest.mark.parametrize("batch_size", [1, 8, 16, 64])
+@pytest.mark.parametrize("batch_size", [1, 8, 16, 32, 64])
 def test_harness_vlm_samples_per_second(benchmark, setup, batch_size):
     checkpoint, tasks, manager = setup
-    result = benchmark.pedantic(throughput.harness_vlm, args=(checkpoint, "bench_colour", tasks, LIMIT, batch_size),
-                                kwargs={"task_manager": manager}, rounds=1, iterations=1)
+    runs: list[throughput.Throughput] = []
+
+    def measure() -> None:
+        runs.append(throughput.harness_vlm(checkpoint, "bench_colour", tasks, LIMIT, batch_size, task_manager=manager))
+
+    benchmark.pedantic(measure, rounds=ROUNDS, iterations=1)
+    result = max(runs, key=lambda r: r.samples_per_s)
     ROWS.append(result)
     benchmark.extra_info.update(samples_per_s=result.samples_per_s, batch_size=batch_size)
     assert result.samples == LIMIT
@@ -68,8 +75,13 @@ def test_harness_vlm_samples_per_second(benchmark, setup, batch_size):
 
 def test_llava_hf_samples_per_second(benchmark, setup):
     checkpoint, tasks, manager = setup
-    result = benchmark.pedantic(throughput.llava_hf, args=(checkpoint, "bench_colour", tasks, LIMIT),
-                                kwargs={"task_manager": manager}, rounds=1, iterations=1)
+    runs: list[throughput.Throughput] = []
+
+    def measure() -> None:
+        runs.append(throughput.llava_hf(checkpoint, "bench_colour", tasks, LIMIT, task_manager=manager))
+
+    benchmark.pedantic(measure, rounds=ROUNDS, iterations=1)
+    result = max(runs, key=lambda r: r.samples_per_s)
     ROWS.append(result)
     benchmark.extra_info.update(samples_per_s=result.samples_per_s, error=result.error)
     if result.error:

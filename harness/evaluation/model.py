@@ -8,7 +8,9 @@ sample (see cache.py), and recorded with their confidences and, on request, hidd
 """
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -170,8 +172,9 @@ class HarnessVLM(lmms):
         with _progress(len(todo), "Model Scoring", len(requests) - len(todo)) as bar:
             for start in range(0, len(todo), self.batch_size):
                 batch = todo[start:start + self.batch_size]
-                scored = self.engine.loglikelihood([t[1] for t in batch], [t[2] for t in batch],
-                                                   [self._images(t[3]) for t in batch])
+                with out_of_memory_hint(self.batch_size):
+                    scored = self.engine.loglikelihood([t[1] for t in batch], [t[2] for t in batch],
+                                                       [self._images(t[3]) for t in batch])
                 self.computed += len(batch)
                 bar.update(len(batch))
                 for t, (ll, greedy) in zip(batch, scored):
@@ -261,9 +264,10 @@ class HarnessVLM(lmms):
 
     def _run_generation_batch(self, batch: list, results: list) -> None:
         settings = batch[0][2]
-        answers = self.engine.generate(
-            [it[1] for it, _, _ in batch], [self._images(it[3](self.task_dict[it[5]][it[6]][it[4]])) for it, _, _ in batch],
-            settings["max_new_tokens"], until=settings["until"], hidden_states=self.save_hidden_states)
+        with out_of_memory_hint(self.batch_size):
+            answers = self.engine.generate(
+                [it[1] for it, _, _ in batch], [self._images(it[3](self.task_dict[it[5]][it[6]][it[4]])) for it, _, _ in batch],
+                settings["max_new_tokens"], until=settings["until"], hidden_states=self.save_hidden_states)
         self.computed += len(batch)
         stored = []
         for (it, key, _), answer in zip(batch, answers):
@@ -291,6 +295,17 @@ class HarnessVLM(lmms):
             return
         for task, records in self.records.items():
             write_task_sidecars(self.records_dir, task, records, self.hidden.get(task))
+
+
+@contextlib.contextmanager
+def out_of_memory_hint(batch_size: int) -> Iterator[None]:
+    """A device out-of-memory error as one line saying what to lower (answers so far stay cached)."""
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        raise HarnessError(f"out of memory evaluating a batch of {batch_size}",
+                           f"lower eval.batch_size (now {batch_size}; model_args batch_size= under lmms-eval's CLI) "
+                           "and rerun: answers already computed come from the cache") from None
 
 
 def _until(gen_kwargs: dict) -> list[str]:

@@ -85,3 +85,14 @@ def test_a_template_for_string_content_gets_the_image_token_in_the_text(tiny_che
     (copy / "chat_template.jinja").write_text(STRING_ONLY_TEMPLATE)
     prompt = VLMEngine(copy).render("what colour is the image ?", 1)
     assert prompt == "<s>USER: <image>\nwhat colour is the image ? ASSISTANT:"
+
+
+def test_out_of_device_memory_says_to_lower_the_batch_size():
+    import torch
+
+    from harness.errors import HarnessError
+    from harness.evaluation.model import out_of_memory_hint
+
+    with pytest.raises(HarnessError, match=r"out of memory evaluating a batch of 32; lower eval.batch_size \(now 32"):
+        with out_of_memory_hint(32):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
