@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 
 from harness.store import ResultsStore
@@ -56,8 +57,11 @@ def backbone_label(backbone: str, variant: str) -> str:
     return f"{backbone} ({variant})"
 
 
-def build_leaderboard(store: ResultsStore, task: str | None = None, highlight: str | None = None) -> Leaderboard:
-    """The latest finished run per (backbone, task), its primary metric, and the marks."""
+def build_leaderboard(store: ResultsStore, task: str | None = None,
+                      highlight: str | Collection[str] | None = None) -> Leaderboard:
+    """The latest finished run per (backbone, task), its primary metric, and the marks; ``highlight``:
+    the run id (or ids, for a sweep) that the command printing the board just made."""
+    made = {highlight} if isinstance(highlight, str) else set(highlight or ())
     board = Leaderboard(tasks=[], backbones=[])
     seen: set[tuple[str, str]] = set()
     for run in store.runs(task=task):  # newest first: the first run seen per cell wins
@@ -69,7 +73,7 @@ def build_leaderboard(store: ResultsStore, task: str | None = None, highlight: s
                 continue
             seen.add(key)
             board.cells[key] = Cell(run.run_id, m.metric, m.value, m.stderr, m.higher_is_better,
-                                    run.controlled_hash, highlighted=run.run_id == highlight)
+                                    run.controlled_hash, highlighted=run.run_id in made)
     board.tasks = sorted({t for _, t in board.cells})
     board.backbones = sorted({b for b, _ in board.cells})
     for t in board.tasks:
@@ -155,6 +159,6 @@ def print_table(board: Leaderboard, console) -> None:
     console.print(table)
     notes = _footnotes(board)[1:]
     if marked and any(c.highlighted for c in board.cells.values()):
-        notes.append(f"{THIS_RUN} this run")
+        notes.append(f"{THIS_RUN} made by this command")
     for note in notes:
         console.print(note, style="dim", markup=False)

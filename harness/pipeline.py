@@ -220,6 +220,7 @@ def run_cells(cells: list[ResolvedConfig]) -> None:
     failures: list[str] = []
     crashed = False  # a failure that is not bad input (out of memory, a bug): exit code 1, not 2
     last_run = None
+    made: list[str] = []  # run ids this command stored, marked on the leaderboard
     with open_store(store_path()) as store:  # opened first: an unreadable store fails before any work
         for orphan in orphaned_run_dirs(lambda run_id: store.run(run_id) is not None):
             shutil.rmtree(orphan, ignore_errors=True)
@@ -229,6 +230,7 @@ def run_cells(cells: list[ResolvedConfig]) -> None:
                 if len(cells) > 1:
                     preflight(resolved)
                 last_run = run_cell(resolved, store)
+                made.append(last_run)
             except Exception as exc:  # in a sweep every failure is reported and the other cells still run
                 if len(cells) == 1:
                     raise
@@ -239,7 +241,7 @@ def run_cells(cells: list[ResolvedConfig]) -> None:
                 console(stderr=True).print(f"[red]cell failed:[/] {escape(failures[-1])}", soft_wrap=True)
         tasks = sorted({r.config.task.name for r in cells})
         for task in tasks:
-            board = build_leaderboard(store, task, highlight=last_run)
+            board = build_leaderboard(store, task, highlight=made)
             if not board.empty:
                 print_table(board, console())
         if last_run is not None and len(cells) == 1:

@@ -77,9 +77,17 @@ def test_the_run_just_made_is_marked_in_plain_text_and_footnotes_explain_only_ma
     console = Console(file=io.StringIO(), width=120, color_system=None)  # as when piped: no reverse video
     print_table(board, console)
     text = console.file.getvalue()
-    assert "▶ llama3 (tiny)" in text and "▶ this run" in text and "* best comparable" in text
+    assert "▶ llama3 (tiny)" in text and "▶ made by this command" in text and "* best comparable" in text
+    assert "▶ llama1" not in text
     console = Console(file=io.StringIO(), width=120, color_system=None)
     print_table(single, console)  # one row, no stderr, nothing ranked: no marks and no notes for them
     text = console.file.getvalue()
     assert "▶" not in text and "*" not in text and "±" not in text
     assert alone.cells[("llama3 (tiny)", "vqa_scene")].highlighted
+    sweep = build_leaderboard_of(tmp_path, highlight=["a", "b"])
+    assert all(c.highlighted for c in sweep.cells.values() if c.run_id in ("a", "b"))
+
+
+def build_leaderboard_of(tmp_path, **kwargs):
+    with open_store(tmp_path / "r.sqlite") as store:
+        return build_leaderboard(store, **kwargs)
