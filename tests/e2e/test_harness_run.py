@@ -34,6 +34,9 @@ def test_first_run_trains_evaluates_stores_and_prints_the_leaderboard(home):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Leaderboard" in done.stdout and "llama3 (tiny)" in done.stdout
     assert "majority_baseline" in done.stdout  # the baseline beside the score, in the run report
+    # library chatter stays off the terminal: DeepSpeed's CPU op build, torch's CUDA_HOME warning, lmms-eval DEBUG
+    assert "built successfully" not in done.stdout and "No CUDA runtime" not in done.stderr
+    assert "| DEBUG |" not in done.stderr and "Traceback" not in done.stderr
     (run_id, run_dir, versions, timings), = _rows(home, "select run_id, run_dir, versions_json, timings_json from runs")
     timings = json.loads(timings)
     assert timings["train_s"] > 0 and timings["align_tokens_per_s"] > 0 and timings["finetune_tokens_per_s"] > 0
