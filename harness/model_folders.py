@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from harness.errors import HarnessError
+from harness.model_cards import CUSTOM_VARIANT, Variant
 
 WEIGHT_FILES = ("*.safetensors", "pytorch_model*.bin")
 T = TypeVar("T")
@@ -76,6 +77,39 @@ def user_folder(path: str | Path, key: str) -> Path:
     return check_model_dir(folder, key)
 
 
+def variant_folder(family: str, variant: Variant, path: str | Path | None, key: str, listing: str,
+                   access: str = "") -> Path:
+    """Where a plugin loads ``variant`` of ``family`` from: ``key=`` (a folder or a cached repository id),
+    else the packaged organism, else the variant's repository in the local Hugging Face cache. Each miss
+    is one line saying where it looked and how to point at weights (``listing``: the `harness list` kind;
+    ``access``: the model card's note on how to get the weights)."""
+    if path is not None and str(path) != "":
+        return user_folder(path, key)
+    if variant.name == CUSTOM_VARIANT:
+        raise HarnessError(f"{family} variant {CUSTOM_VARIANT!r} means weights from {key}, and {key} is not set",
+                           f"set {key}=/folder/with/config.json or pick a variant (harness list {listing})")
+    if variant.organism:
+        if not variant.weights:
+            raise HarnessError(f"{family} variant {variant.name!r} is an organism without a 'weights' folder",
+                               "fix the model card")
+        folder = packaged_folder(variant.weights)
+        if not (folder / "config.json").is_file():
+            raise HarnessError(f"the {family} organism is not built (no {folder / 'config.json'})",
+                               f"run `harness organisms build --only {family}`")
+        return check_model_dir(folder, key)
+    if not variant.hf_repo:
+        raise HarnessError(f"{family} variant {variant.name!r} names no weights", f"set {key}=/folder/with/config.json")
+    folder = cached_snapshot(variant.hf_repo)
+    if folder is None:
+        raise HarnessError(
+            f"no weights for {family} variant {variant.name!r}: {variant.hf_repo} is not in the Hugging Face "
+            f"cache {hf_cache_dir()} and {key} is not set",
+            f"download it with `huggingface-cli download {variant.hf_repo}` ({access or 'see the model card'}) "
+            f"or set {key}=/dir to a local copy",
+        )
+    return check_model_dir(folder, key)
+
+
 def read_config(folder: Path, key: str) -> dict[str, Any]:
     """config.json of a model folder; one-line error when it is not a JSON object."""
     path = folder / "config.json"
@@ -105,5 +139,4 @@ def load_pretrained(load: Callable[[], T], folder: Path, key: str) -> T:
 
 def _looks_like_a_file_problem(message: str) -> bool:
     """RuntimeErrors torch raises for a damaged checkpoint (not the ones a bug would raise)."""
-    return any(s in message for s in ("PytorchStreamReader", "invalid header", "unexpected EOF", "zip archive",
-                                      "Error(s) in loading state_dict", "size mismatch"))
+    return any(s in message for s in ("PytorchStreamReader", "invalid header", "unexpected EOF", "zip archive"))

@@ -219,7 +219,6 @@ def run_cells(cells: list[ResolvedConfig]) -> None:
     quiet_libraries()
     failures: list[str] = []
     crashed = False  # a failure that is not bad input (out of memory, a bug): exit code 1, not 2
-    last_run = None
     made: list[str] = []  # run ids this command stored, marked on the leaderboard
     with open_store(store_path()) as store:  # opened first: an unreadable store fails before any work
         for orphan in orphaned_run_dirs(lambda run_id: store.run(run_id) is not None):
@@ -229,8 +228,7 @@ def run_cells(cells: list[ResolvedConfig]) -> None:
             try:
                 if len(cells) > 1:
                     preflight(resolved)
-                last_run = run_cell(resolved, store)
-                made.append(last_run)
+                made.append(run_cell(resolved, store))
             except Exception as exc:  # in a sweep every failure is reported and the other cells still run
                 if len(cells) == 1:
                     raise
@@ -244,8 +242,8 @@ def run_cells(cells: list[ResolvedConfig]) -> None:
             board = build_leaderboard(store, task, highlight=made)
             if not board.empty:
                 print_table(board, console())
-        if last_run is not None and len(cells) == 1:
-            print_run_report(store, last_run, console())
+        if made and len(cells) == 1:
+            print_run_report(store, made[-1], console())
         elif len(cells) > 1:
             console().print(f"why the rows differ: harness compare task={tasks[0]}")
     if failures:

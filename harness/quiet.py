@@ -30,7 +30,12 @@ def quiet_libraries() -> None:
 @contextlib.contextmanager
 def captured_stdout() -> Iterator[io.StringIO]:
     """Keep a library's chatter on stdout (DeepSpeed prints "... built successfully" when its CPU
-    communication op loads) out of the terminal; the caller may show it when something fails."""
+    communication op loads) out of the terminal; when the block fails, the chatter is printed after
+    all, since it may say why."""
     buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        yield buffer
+    try:
+        with contextlib.redirect_stdout(buffer):
+            yield buffer
+    except BaseException:
+        sys.stdout.write(buffer.getvalue())
+        raise

@@ -6,9 +6,9 @@ import secrets
 import shutil
 import socket
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import yaml

@@ -7,7 +7,6 @@ are ``None`` for plain causal attention, so the adapter can use xformers' causal
 from __future__ import annotations
 
 import logging
-
 from collections.abc import Callable
 from typing import Any
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.model_cards import CUSTOM_VARIANT, ModelCard
-from harness.model_folders import cached_snapshot, check_model_dir, hf_cache_dir, packaged_folder, read_config, user_folder
+from harness.model_cards import ModelCard
+from harness.model_folders import read_config, variant_folder
 
 KEY = "backbone.path"
 
@@ -32,29 +32,7 @@ class Expected:
 
 def weights_dir(card: ModelCard, variant_name: str | None, path: str | Path | None) -> Path:
     """Where ``from_pretrained`` loads from; a one-line error naming where it looked and the fix."""
-    variant = card.variant(variant_name)
-    if path:
-        return user_folder(path, KEY)
-    if variant.name == CUSTOM_VARIANT:
-        raise HarnessError(f"{card.name} variant {CUSTOM_VARIANT!r} means weights from {KEY}, and {KEY} is not set",
-                           f"set {KEY}=/folder/with/config.json or pick a variant (harness list backbones)")
-    if variant.organism:
-        folder = packaged_folder(variant.weights or "")
-        if not (folder / "config.json").is_file():
-            raise HarnessError(f"the {card.name} organism is not built (no {folder / 'config.json'})",
-                               f"run `harness organisms build --only {card.name}`")
-        return check_model_dir(folder, KEY)
-    if not variant.hf_repo:
-        raise HarnessError(f"{card.name} variant {variant.name!r} names no weights", f"set {KEY}=/folder/with/config.json")
-    folder = cached_snapshot(variant.hf_repo)
-    if folder is None:
-        raise HarnessError(
-            f"no weights for {card.name} variant {variant.name!r}: {variant.hf_repo} is not in the Hugging Face "
-            f"cache {hf_cache_dir()} and {KEY} is not set",
-            f"download it with `huggingface-cli download {variant.hf_repo}` ({card.access or 'see the model card'}) "
-            f"or set {KEY}=/dir to a local copy",
-        )
-    return check_model_dir(folder, KEY)
+    return variant_folder(card.name, card.variant(variant_name), path, KEY, "backbones", card.access)
 
 
 def config_facts(config: dict[str, Any]) -> dict[str, Any]:

@@ -7,10 +7,9 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.kinds.vision import VisionEncoder, VisionInfo
-from harness.model_folders import load_pretrained, read_config
+from harness.model_folders import load_pretrained, read_config, variant_folder
 
 from .images import processor_from_folder
-from .weights import resolve_weights
 
 
 class HFVisionEncoder(VisionEncoder):
@@ -27,7 +26,7 @@ class HFVisionEncoder(VisionEncoder):
         return "default" if self.has_cls_token else "full"
 
     def weights_dir(self, variant: str | None = None, path: str | Path | None = None) -> Path:
-        folder = resolve_weights(self.card.name, self.variant(variant), path)
+        folder = variant_folder(self.card.name, self.variant(variant), path, "vision.path", "vision", self.card.access)
         model_type = read_config(folder, "vision.path").get("model_type")
         if model_type not in self.model_types:
             raise HarnessError(

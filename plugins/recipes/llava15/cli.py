@@ -68,13 +68,10 @@ def launch_command(cfg: Any, argv: list[str]) -> list[str]:
 
 def throughput_lines(run_dir: Path) -> list[str]:
     """One line per trained stage from the run's summary: steps, tokens/s, and model TFLOP/s and MFU on GPUs."""
-    import json
+    from harness_plugins.recipes.llava15.train import read_summaries
 
-    path = run_dir / "training_summary.json"
-    if not path.is_file():
-        return []
     lines = []
-    for name, stage in json.loads(path.read_text(encoding="utf-8"))["stages"].items():
+    for name, stage in read_summaries(run_dir).items():
         line = f"{name}: {stage.get('steps')} steps, {stage.get('tokens_per_s') or 0:,.0f} tokens/s"
         if stage.get("mfu") is not None:
             line += f", {stage.get('model_tflops_per_s') or 0:,.1f} TFLOP/s, MFU {stage['mfu']:.1%}"

@@ -321,6 +321,13 @@ def merge_user_config(generated: dict[str, Any], user_path: str | Path | None, *
     if user_path is None:
         return generated
     user, path = load_user_config(user_path)
+    return _merge_loaded(generated, user, path, stage=stage, world_size=world_size, on_gpu=on_gpu,
+                         hidden_size=hidden_size)
+
+
+def _merge_loaded(generated: dict[str, Any], user: dict[str, Any], path: Path, *, stage: str, world_size: int,
+                  on_gpu: bool | None, hidden_size: int | None) -> dict[str, Any]:
+    """:func:`merge_user_config` for a file already read by :func:`load_user_config`."""
     tb, mb, ga = resolve_batch(stage, generated["train_batch_size"], generated["train_micro_batch_size_per_gpu"],
                                world_size, user, path)
     filled = _fill_auto({k: v for k, v in user.items() if k not in BATCH_KEYS and k != "scheduler"}, generated, hidden_size)
@@ -348,13 +355,15 @@ def stage_config(*, stage: str, global_batch: int, micro_batch: int, world_size:
     Batch sizes the file sets win over the recipe's (see :func:`resolve_batch`); every problem is a
     one-line HarnessError raised before any work.
     """
-    if user_path is not None:
-        user, path = load_user_config(user_path)
-        global_batch, micro_batch, _ = resolve_batch(stage, global_batch, micro_batch, world_size, user, path)
+    if user_path is None:
+        return generate(stage=stage, global_batch=global_batch, micro_batch=micro_batch, world_size=world_size,
+                        zero_stage=zero_stage, precision=precision, offload=offload)
+    user, path = load_user_config(user_path)  # read once: its batch sizes shape the generated config too
+    global_batch, micro_batch, _ = resolve_batch(stage, global_batch, micro_batch, world_size, user, path)
     generated = generate(stage=stage, global_batch=global_batch, micro_batch=micro_batch, world_size=world_size,
                          zero_stage=zero_stage, precision=precision, offload=offload)
-    return merge_user_config(generated, user_path, stage=stage, world_size=world_size, on_gpu=on_gpu,
-                             hidden_size=hidden_size)
+    return _merge_loaded(generated, user, path, stage=stage, world_size=world_size, on_gpu=on_gpu,
+                         hidden_size=hidden_size)
 
 
 def write(config: dict[str, Any], path: Path) -> None:

@@ -123,7 +123,7 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], state: r
     from harness_plugins.recipes.llava15.samples import RenderedSamples
 
     cfg, training_hash = resolved.config, resolved.hashes["training"]
-    summaries = _read_summaries(run_dir)
+    summaries = read_summaries(run_dir)
 
     result: Optional[StageResult] = None
     for plan in plans:
@@ -175,7 +175,8 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], state: r
     return export_dir
 
 
-def _read_summaries(run_dir: Path) -> dict[str, Any]:
+def read_summaries(run_dir: Path) -> dict[str, Any]:
+    """Stage name -> stored summary of the training in ``run_dir`` (empty before the first stage ends)."""
     path = run_dir / SUMMARY
     return json.loads(path.read_text())["stages"] if path.is_file() else {}
 
