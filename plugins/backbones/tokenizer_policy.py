@@ -71,7 +71,7 @@ def resize_embeddings(model: Any, tokenizer: Any, source: str = "the backbone fo
     """
     import torch
 
-    have = model.get_input_embeddings().weight.shape[0]
+    have = model.get_input_embeddings().num_embeddings  # the weight's shape is empty when ZeRO-3 partitions it
     need = len(tokenizer)
     if need > have + len((PAD_TOKEN, IMAGE_TOKEN)):
         raise HarnessError(
@@ -83,11 +83,13 @@ def resize_embeddings(model: Any, tokenizer: Any, source: str = "the backbone fo
         target = have
     else:
         target = padded_vocab_size(max(need, have))
+        from harness_plugins.vlm.zero3 import gathered
+
         model.resize_token_embeddings(target, mean_resizing=False)
-        with torch.no_grad():
-            for emb in (model.get_input_embeddings(), model.get_output_embeddings()):
-                if emb is not None:
-                    emb.weight[have:] = emb.weight[:have].mean(dim=0, keepdim=True)
+        embeddings = [emb for emb in (model.get_input_embeddings(), model.get_output_embeddings()) if emb is not None]
+        with torch.no_grad(), gathered([emb.weight for emb in embeddings]):  # a no-op unless ZeRO-3 partitions them
+            for emb in embeddings:
+                emb.weight[have:] = emb.weight[:have].mean(dim=0, keepdim=True)
     model.config.pad_token_id = tokenizer.pad_token_id
     if getattr(model, "generation_config", None) is not None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id

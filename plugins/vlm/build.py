@@ -10,6 +10,7 @@ from harness.kinds.backbone import Backbone
 from harness.kinds.vision import VisionEncoder
 
 from .compose import compose_llava
+from .zero3 import zero3_loading
 
 
 @dataclass(frozen=True)
@@ -25,15 +26,22 @@ class BuiltVLM:
 def compose_from_plugins(backbone: Backbone, vision: VisionEncoder, *, backbone_variant: str | None = None,
                          backbone_path: str | Path | None = None, vision_variant: str | None = None,
                          vision_path: str | Path | None = None, attn_implementation: str = "sdpa",
-                         dtype: str = "float32", seed: int = 0) -> tuple[Any, Any]:
-    """Ask each plugin for its parts and compose them (``attn_implementation`` already registered)."""
+                         dtype: str = "float32", seed: int = 0,
+                         zero3_config: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """Ask each plugin for its parts and compose them (``attn_implementation`` already registered).
+
+    With a ZeRO-3 DeepSpeed ``zero3_config`` the weights are loaded and composed partitioned
+    (``deepspeed.zero.Init``; collective: every rank calls this), in that config's dtype.
+    """
     tokenizer = backbone.load_tokenizer(backbone_variant, backbone_path)
-    llm = backbone.load_model(backbone_variant, backbone_path, dtype=dtype, attn_implementation=attn_implementation,
-                              tokenizer=tokenizer)
-    tower = vision.load_model(vision_variant, vision_path, dtype=dtype, attn_implementation=attn_implementation)
+    with zero3_loading(zero3_config):
+        llm = backbone.load_model(backbone_variant, backbone_path, dtype=dtype, attn_implementation=attn_implementation,
+                                  tokenizer=tokenizer)
+        tower = vision.load_model(vision_variant, vision_path, dtype=dtype, attn_implementation=attn_implementation)
     image_processor = vision.load_image_processor(vision_variant, vision_path)
     model, processor = compose_llava(llm, tokenizer, tower, image_processor, attn_implementation, dtype, seed=seed,
-                                     select_strategy=vision.select_strategy, feature_layer=vision.feature_layer)
+                                     select_strategy=vision.select_strategy, feature_layer=vision.feature_layer,
+                                     zero3_config=zero3_config)
     # Generation stops where the chat format ends a turn (LLaMA-3's <|eot_id|>, not only EOS), also
     # for stock generate() on the saved checkpoint.
     eos = model.generation_config.eos_token_id

@@ -84,9 +84,24 @@ def llava_processor(image_processor: Any, tokenizer: Any, patch_size: int, chat_
     )
 
 
+def seeded_projector(config: Any, seed: int) -> Any:
+    """The new ``mlp2x_gelu`` projector, initialized from ``seed`` alone (the global RNG is left as it was),
+    so every rank and every build (whole or ZeRO-3) gets the same weights."""
+    import torch
+    from transformers.models.llava.modeling_llava import LlavaMultiModalProjector
+
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        return LlavaMultiModalProjector(config)
+    finally:
+        torch.random.set_rng_state(generator_state)
+
+
 def compose_llava(llm: Any, tokenizer: Any, vision: Any, image_processor: Any, attn_implementation: str = "sdpa",
                   dtype: str = "float32", chat_template: str | None = None, seed: int = 0,
-                  select_strategy: str = SELECT_STRATEGY, feature_layer: int = FEATURE_LAYER) -> tuple[Any, Any]:
+                  select_strategy: str = SELECT_STRATEGY, feature_layer: int = FEATURE_LAYER,
+                  zero3_config: dict[str, Any] | None = None) -> tuple[Any, Any]:
     """Compose a LLaVA model and its processor.
 
     ``llm``: a ``LlamaForCausalLM`` (or its folder); ``vision``: a ``CLIPVisionModel`` (or a CLIP
@@ -95,32 +110,36 @@ def compose_llava(llm: Any, tokenizer: Any, vision: Any, image_processor: Any, a
     ``select_strategy``: "default" drops the tower's CLS token (CLIP), "full" keeps every token (SigLIP);
     ``feature_layer``: the tower's hidden state the projector reads (the vision plugin's).
     Embeddings grow to the tokenizer (to a multiple of 64) when the tokenizer has more tokens.
+    ``zero3_config``: a ZeRO-3 DeepSpeed config to build the model partitioned under (collective:
+    every rank calls this); the weights then take that config's dtype (see :mod:`.zero3`).
     """
     import torch
     from transformers import LlavaForConditionalGeneration
-    from transformers.models.llava.modeling_llava import LlavaMultiModalProjector
+
+    from .zero3 import is_zero3, partition_rest, zero3_loading
 
     tokenizer = _load_tokenizer(tokenizer)
     image_token = image_token_id(tokenizer)
-    llm = _load(llm, "LlamaForCausalLM", dtype, attn_implementation)
-    vision = _load(vision, "CLIPVisionModel" if select_strategy == "default" else "SiglipVisionModel", dtype,
-                   attn_implementation)
+    with zero3_loading(zero3_config):
+        llm = _load(llm, "LlamaForCausalLM", dtype, attn_implementation)
+        vision = _load(vision, "CLIPVisionModel" if select_strategy == "default" else "SiglipVisionModel", dtype,
+                       attn_implementation)
+        if len(tokenizer) > llm.get_input_embeddings().num_embeddings:
+            llm.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
     image_processor = _load_image_processor(image_processor)
-    if len(tokenizer) > llm.get_input_embeddings().num_embeddings:
-        llm.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
     config = llava_config(vision.config, llm.config, image_token, tokenizer.pad_token_id, select_strategy, feature_layer)
     with torch.device("meta"):  # an empty shell: its big parts are replaced by the pretrained modules
         model = LlavaForConditionalGeneration(config)
     model.model.vision_tower = vision
     model.model.language_model = llm.model
     model.lm_head = llm.lm_head
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    model.model.multi_modal_projector = LlavaMultiModalProjector(config)
-    torch.random.set_rng_state(generator_state)
+    model.model.multi_modal_projector = seeded_projector(config, seed)
     model.config.vision_config, model.config.text_config = vision.config, llm.config
     model.generation_config = llm.generation_config
-    model = model.to(getattr(torch, dtype))
+    if is_zero3(zero3_config):
+        partition_rest(model, zero3_config)  # the projector (and any resized embeddings): built whole, now sharded
+    else:
+        model = model.to(getattr(torch, dtype))
     model.set_attn_implementation(attn_implementation)
     model.eval()
     processor = llava_processor(image_processor, tokenizer, int(vision.config.patch_size), chat_template,

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from harness.errors import HarnessError
 
 
 @dataclass
 class Parts:
-    build_model: Callable[[], Any]  # a fresh LlavaForConditionalGeneration (fp32, CPU)
+    # A fresh LlavaForConditionalGeneration (fp32, CPU); given a stage's ZeRO-3 DeepSpeed config, built
+    # partitioned under deepspeed.zero.Init (collective), in that config's dtype.
+    build_model: Callable[..., Any]
     processor: Any  # LlavaProcessor (tokenizer + image processor + chat template)
     render_align: Callable[[list, str], Any]
     render_finetune: Callable[[list, str], Any]
@@ -20,11 +22,13 @@ class Parts:
     image_token_id: int
     num_image_tokens: int
     description: dict[str, str]  # backbone, vision, data: for the model card
+    hidden_size: Optional[int] = None  # the LLM's, for the DeepSpeed config's "auto" bucket sizes
 
 
 def build_parts(cfg: Any, device: str = "cpu") -> Parts:
     """Backbone and vision plugins -> composition -> a model builder and processor."""
     from harness.lazy import load_ref
+    from harness.model_folders import read_config
     from harness.plugin_manager import get_plugins
     from harness.attention import choose_attention
     from harness_plugins.backbones.render import render_conversation
@@ -44,12 +48,12 @@ def build_parts(cfg: Any, device: str = "cpu") -> Parts:
     image_processor = vision.load_image_processor(**v_args)
     info = vision.info(**v_args)
 
-    def build_model() -> Any:
+    def build_model(zero3_config: Optional[dict[str, Any]] = None) -> Any:
         # A fresh composition each time: stage 2 starts from stage 1's projector, never from a reused engine's module.
         model, _ = compose_from_plugins(backbone, vision, backbone_variant=cfg.backbone.variant,
                                         backbone_path=cfg.backbone.path, vision_variant=cfg.vision.variant,
                                         vision_path=cfg.vision.path, attn_implementation=attention,
-                                        dtype="float32", seed=cfg.seed)
+                                        dtype="float32", seed=cfg.seed, zero3_config=zero3_config)
         model.train()
         return model
 
@@ -69,6 +73,7 @@ def build_parts(cfg: Any, device: str = "cpu") -> Parts:
         n_tokens, {"backbone": f"{cfg.backbone.name} ({cfg.backbone.path or cfg.backbone.variant})",
                    "vision": f"{cfg.vision.name} ({cfg.vision.path or cfg.vision.variant})",
                    "attention": f"{choice.name} ({choice.reason})"},
+        read_config(backbone.weights_dir(**b_args), "backbone.path").get("hidden_size"),
     )
 
 

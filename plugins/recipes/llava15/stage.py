@@ -214,6 +214,35 @@ def _nan_error(plan: StagePlan, loss: float, step: int, last_good: Optional[Path
     )
 
 
+def stage_deepspeed_config(plan: StagePlan, world_size: int, on_gpu: bool, hidden_size: Optional[int]) -> dict[str, Any]:
+    """The DeepSpeed config a stage runs with (generated, the user's JSON merged over it, the recipe's lr)."""
+    ds_config = dsconfig.stage_config(stage=plan.name, global_batch=plan.global_batch, micro_batch=plan.micro_batch,
+                                      world_size=world_size, zero_stage=plan.zero_stage, precision=plan.precision,
+                                      offload=plan.offload, user_path=plan.deepspeed_config, on_gpu=on_gpu,
+                                      hidden_size=hidden_size)
+    if "optimizer" in ds_config:  # DeepSpeed builds it (offload, or the user's JSON): the recipe's lr and decay
+        ds_config["optimizer"]["params"].update(lr=plan.lr, weight_decay=plan.weight_decay)
+    return ds_config
+
+
+def zero_init_config(plan: StagePlan, world_size: int, on_gpu: bool, hidden_size: Optional[int]) -> Optional[dict[str, Any]]:
+    """The stage's DeepSpeed config when it is ZeRO-3 (the stage's model is then built under
+    ``deepspeed.zero.Init`` with it), else None (the model is built whole)."""
+    from harness_plugins.vlm.zero3 import is_zero3
+
+    ds_config = stage_deepspeed_config(plan, world_size, on_gpu, hidden_size)
+    return ds_config if is_zero3(ds_config) else None
+
+
+def _check_partitioning(plan: StagePlan, model: Any, ds_config: dict[str, Any]) -> None:
+    """A model built partitioned (``zero.Init``) can only train under ZeRO-3 (a caller's bug otherwise)."""
+    from harness_plugins.vlm.zero3 import is_partitioned, is_zero3
+
+    if not is_zero3(ds_config) and any(is_partitioned(p) for p in model.parameters()):
+        raise RuntimeError(f"stage {plan.name}: the model was built partitioned for ZeRO-3 but the stage's DeepSpeed "
+                           f"config is ZeRO-{ds_config['zero_optimization']['stage']}; build it with zero_init_config()")
+
+
 def run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], pad_id: int, stage_dir: Path,
               metrics_path: Path, resume: bool) -> StageResult:
     """Train one stage; returns its result with the live engine (for export), or raises HarnessError."""
@@ -227,16 +256,12 @@ def run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], pa
     order = StageOrder(len(samples), plan.global_batch, plan.micro_batch, info.world_size, plan.seed,
                        plan.epochs, plan.max_steps)
     text_config = getattr(model.config, "text_config", model.config)
-    ds_config = dsconfig.stage_config(stage=plan.name, global_batch=plan.global_batch, micro_batch=plan.micro_batch,
-                                      world_size=info.world_size, zero_stage=plan.zero_stage,
-                                      precision=plan.precision, offload=plan.offload, user_path=plan.deepspeed_config,
-                                      on_gpu=info.device.startswith("cuda"),
-                                      hidden_size=getattr(text_config, "hidden_size", None))
+    ds_config = stage_deepspeed_config(plan, info.world_size, info.device.startswith("cuda"),
+                                       getattr(text_config, "hidden_size", None))
+    _check_partitioning(plan, model, ds_config)
     if ds_config["train_batch_size"] != plan.global_batch or ds_config["train_micro_batch_size_per_gpu"] != plan.micro_batch:
         order = StageOrder(len(samples), ds_config["train_batch_size"], ds_config["train_micro_batch_size_per_gpu"],
                            info.world_size, plan.seed, plan.epochs, plan.max_steps)
-    if "optimizer" in ds_config:  # DeepSpeed builds it (offload, or the user's JSON): the recipe's lr and decay
-        ds_config["optimizer"]["params"].update(lr=plan.lr, weight_decay=plan.weight_decay)
     if info.is_main:
         dsconfig.write(ds_config, stage_dir / "deepspeed_config.json")
 

@@ -69,13 +69,25 @@ def _claim(resolved: Any, run_dir: Path, resume: bool, info: distributed.DistInf
 
 
 def _load_align_weights(model: Any, path: Path) -> None:
+    """Stage 1's trained weights (the projector) into the stage-2 model; under ZeRO-3 they are gathered,
+    loaded on rank 0 and re-partitioned (collective)."""
     from harness_plugins.recipes.llava15.export import load_safetensors
+    from harness_plugins.vlm.zero3 import gathered
 
     weights = load_safetensors(path)
-    missing = set(weights) - set(dict(model.named_parameters()))
+    params = dict(model.named_parameters())
+    missing = set(weights) - set(params)
     if missing:
         raise HarnessError(f"{path} does not fit this model ({sorted(missing)[:3]})", "the run directory is damaged; start a new one")
-    model.load_state_dict(weights, strict=False)
+    with gathered([params[name] for name in weights], modifier_rank=0):
+        model.load_state_dict(weights, strict=False)
+
+
+def _zero_init_config(parts: Any, plan: StagePlan, info: distributed.DistInfo) -> Optional[dict[str, Any]]:
+    """The stage's ZeRO-3 config to build its model under (``deepspeed.zero.Init``), None to build it whole."""
+    from harness_plugins.recipes.llava15.stage import zero_init_config
+
+    return zero_init_config(plan, info.world_size, info.device.startswith("cuda"), parts.hidden_size)
 
 
 def train(resolved: Any, run_dir: Path) -> Path:
@@ -96,7 +108,8 @@ def train(resolved: Any, run_dir: Path) -> Path:
     parts = build_parts(cfg, info.device)
     align_records, finetune_records, data_desc = training_records(cfg)
     records = {"align": align_records, "finetune": finetune_records}
-    first_model = parts.build_model()
+    first_config = _zero_init_config(parts, plans[0], info)
+    first_model = (first_config, parts.build_model(first_config))
     fresh = not run_dir.exists()
     state = _claim(resolved, run_dir, bool(cfg.resume), info)
     try:
@@ -115,7 +128,8 @@ def _has_progress(run_dir: Path) -> bool:
 
 
 def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], state: rundir.RunState, parts: Any,
-                  records: dict[str, Any], data_desc: str, first_model: Any, info: distributed.DistInfo) -> Path:
+                  records: dict[str, Any], data_desc: str, first_model: Optional[tuple[Any, Any]],
+                  info: distributed.DistInfo) -> Path:
     import torch
 
     from harness_plugins.recipes.llava15.export import (
@@ -133,7 +147,10 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], state: r
             records[plan.name], parts.render_align if plan.name == "align" else parts.render_finetune,
             parts.processor.image_processor, cfg.recipe.max_length, parts.num_image_tokens, parts.image_token_id,
             first_exchange_only=plan.name == "align")
-        model, first_model = first_model if first_model is not None else parts.build_model(), None
+        zero_init = _zero_init_config(parts, plan, info)
+        if first_model is not None and first_model[0] != zero_init:
+            first_model = None  # built for another ZeRO stage (align done before a resume): dropped, built anew
+        model, first_model = first_model[1] if first_model is not None else parts.build_model(zero_init), None
         if plan.name == "finetune":
             _load_align_weights(model, run_dir / "align" / "trainable.safetensors")
         result = run_stage(plan, model, samples, parts.pad_id, run_dir / plan.name, run_dir / "metrics.jsonl",
