@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoProcessor, LlavaForConditionalGeneration, StoppingCriteria, StoppingCriteriaList
+from transformers import AutoProcessor, BatchFeature, LlavaForConditionalGeneration, StoppingCriteria, StoppingCriteriaList
 
 from harness.errors import HarnessError
 
@@ -28,6 +28,14 @@ class Answer:
     sequence_prob: float  # exp(mean log p) over the answer tokens (length-normalised)
     num_tokens: int
     hidden_states: np.ndarray | None = None  # [layers + 1, hidden] float16 at the answer position
+
+
+@dataclass
+class Scoring:
+    """A log-likelihood batch from :meth:`VLMEngine.prepare_scoring`: inputs on the CPU, continuation lengths."""
+
+    inputs: BatchFeature
+    continuation_lengths: list[int]
 
 
 class UntilStrings(StoppingCriteria):
@@ -108,8 +116,10 @@ class VLMEngine:
         bos = self.tokenizer.bos_token
         # The template writes BOS itself when it starts with it; never add a second one.
         add_special = not (bos and all(t.startswith(bos) for t in texts))
-        inputs = self.processor(text=texts, images=flat or None, padding=True, return_tensors="pt",
-                                add_special_tokens=add_special)
+        return self.processor(text=texts, images=flat or None, padding=True, return_tensors="pt",
+                              add_special_tokens=add_special)
+
+    def _to_device(self, inputs: Any) -> Any:
         inputs = inputs.to(self.device)
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
@@ -117,12 +127,22 @@ class VLMEngine:
 
     # -- generation --------------------------------------------------------------------------
 
-    @torch.inference_mode()
+    def prepare(self, contexts: list[str], images: list[list[Any]]) -> Any:
+        """The batch's prompts rendered and tokenized with its images, left-padded, on the CPU.
+
+        Model-free (safe on a worker thread while the model runs another batch)."""
+        return self._encode([self.render(c, len(im)) for c, im in zip(contexts, images)], images)
+
     def generate(self, contexts: list[str], images: list[list[Any]], max_new_tokens: int,
                  until: list[str] | None = None, hidden_states: bool = False) -> list[Answer]:
         """Greedy answers for a batch of (context, images), left-padded into one ``generate`` call."""
-        texts = [self.render(c, len(im)) for c, im in zip(contexts, images)]
-        inputs = self._encode(texts, images)
+        return self.generate_prepared(self.prepare(contexts, images), max_new_tokens, until, hidden_states)
+
+    @torch.inference_mode()
+    def generate_prepared(self, prepared: Any, max_new_tokens: int, until: list[str] | None = None,
+                          hidden_states: bool = False) -> list[Answer]:
+        """Greedy answers for a batch made by :meth:`prepare`."""
+        inputs = self._to_device(prepared)
         prompt_length = inputs["input_ids"].shape[1]
         criteria = StoppingCriteriaList([UntilStrings(self.tokenizer, until, prompt_length)] if until else [])
         out = self.model.generate(
@@ -155,11 +175,13 @@ class VLMEngine:
             ))
         return answers
 
-    @torch.inference_mode()
     def loglikelihood(self, contexts: list[str], continuations: list[str], images: list[list[Any]]) -> list[tuple[float, bool]]:
         """(sum log p(continuation | prompt), continuation is the greedy one) per request, batched."""
-        texts = [self.render(c, len(im)) for c, im in zip(contexts, images)]
-        prompt = self._encode(texts, images)
+        return self.score_prepared(self.prepare_scoring(contexts, continuations, images))
+
+    def prepare_scoring(self, contexts: list[str], continuations: list[str], images: list[list[Any]]) -> "Scoring":
+        """Each prompt followed by its continuation, left-padded, on the CPU (model-free, like :meth:`prepare`)."""
+        prompt = self.prepare(contexts, images)
         pad = self.tokenizer.pad_token_id
         rows, conts = [], []
         for ids, mask, cont in zip(prompt["input_ids"], prompt["attention_mask"], continuations):
@@ -167,14 +189,21 @@ class VLMEngine:
             rows.append(ids[mask.bool()].tolist() + cont_ids)
             conts.append(len(cont_ids))
         width = max(len(r) for r in rows)
-        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
-        attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
-        extra = {"pixel_values": prompt["pixel_values"]} if "pixel_values" in prompt else {}
-        logits = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions, **extra).logits
-        logprobs = logits.float().log_softmax(-1)
+        inputs = {"input_ids": torch.tensor([[pad] * (width - len(r)) + r for r in rows]),
+                  "attention_mask": torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])}
+        inputs["position_ids"] = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        if "pixel_values" in prompt:
+            inputs["pixel_values"] = prompt["pixel_values"]
+        return Scoring(BatchFeature(inputs), conts)
+
+    @torch.inference_mode()
+    def score_prepared(self, scoring: "Scoring") -> list[tuple[float, bool]]:
+        """(sum log p(continuation | prompt), continuation is the greedy one) for a batch made by :meth:`prepare_scoring`."""
+        inputs = self._to_device(scoring.inputs)
+        input_ids, width = inputs["input_ids"], inputs["input_ids"].shape[1]
+        logprobs = self.model(**inputs).logits.float().log_softmax(-1)
         results = []
-        for row, n in enumerate(conts):
+        for row, n in enumerate(scoring.continuation_lengths):
             if n == 0:
                 results.append((0.0, True))
                 continue

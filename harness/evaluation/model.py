@@ -23,6 +23,7 @@ from harness.errors import HarnessError
 from harness.evaluation.cache import ResponseCache, decode_array, encode_array, request_key, task_fingerprint
 from harness.evaluation.checkpoint import checkpoint_identity, resolve_checkpoint
 from harness.evaluation.engine import VLMEngine
+from harness.evaluation.prefetch import prefetched
 from harness.evaluation.sidecar import write_task_sidecars
 
 DEFAULT_MAX_NEW_TOKENS = 32
@@ -55,12 +56,12 @@ class HarnessVLM(lmms):
                  dtype: str = "auto", max_new_tokens: int | str | None = None, confidences: bool | str = True,
                  hidden_states: bool | str = False, cache: bool | str = True, cache_dir: str | None = None,
                  records_dir: str | None = None, attn_implementation: str | None = None,
-                 max_batch_size: int | None = None, **unknown: Any) -> None:
+                 max_batch_size: int | None = None, prefetch: bool | str = False, **unknown: Any) -> None:
         super().__init__()
         if unknown:
             raise HarnessError(f"unknown harness_vlm model_args {sorted(unknown)}",
                                "known: run, batch_size, device, dtype, max_new_tokens, confidences, hidden_states, "
-                               "cache, cache_dir, records_dir, attn_implementation")
+                               "cache, cache_dir, records_dir, attn_implementation, prefetch")
         if not run:
             raise HarnessError("harness_vlm needs model_args run=<run directory or checkpoint folder>")
         self.batch_size_per_device = int(batch_size)
@@ -69,6 +70,10 @@ class HarnessVLM(lmms):
         self.max_new_tokens = int(max_new_tokens) if max_new_tokens not in (None, "", "None") else None
         self.confidences = _flag(confidences)
         self.save_hidden_states = _flag(hidden_states)
+        # Prepare the next batch on a worker thread while the model runs this one. Off by default: on a
+        # 2-core CPU the thread competes with the kernels for the cores (batch 32 measured ~6% slower);
+        # benchmarks/eval_gpu.py measures it on a GPU.
+        self.prefetch = _flag(prefetch)
         self.records_dir = Path(records_dir) if records_dir else None
         device = device or default_device()
         self.checkpoint = resolve_checkpoint(run)
@@ -140,12 +145,12 @@ class HarnessVLM(lmms):
         groups: dict[str, list] = {}
         for entry in todo:  # one generate() call serves one set of generation settings
             groups.setdefault(json.dumps(entry[2], sort_keys=True), []).append(entry)
+        batches = [group[start:start + self.batch_size] for group in groups.values()
+                   for start in range(0, len(group), self.batch_size)]
         with _progress(len(todo), "Model Responding", len(items) - len(todo)) as bar:
-            for group in groups.values():
-                for start in range(0, len(group), self.batch_size):
-                    batch = group[start:start + self.batch_size]
-                    self._run_generation_batch(batch, results)
-                    bar.update(len(batch))
+            for batch, prepared in prefetched(batches, self._prepare_generation_batch, self.prefetch):
+                self._run_generation_batch(batch, prepared, results)
+                bar.update(len(batch))
         self._flush_records()
         return [r if r is not None else "" for r in results]
 
@@ -169,12 +174,16 @@ class HarnessVLM(lmms):
             else:
                 todo.append((i, context, continuation, doc_to_visual(doc), key))
         todo.sort(key=lambda t: -len(t[1]) - len(t[2]))
+        batches = [todo[start:start + self.batch_size] for start in range(0, len(todo), self.batch_size)]
+
+        def prepare(batch: list) -> Any:
+            return self.engine.prepare_scoring([t[1] for t in batch], [t[2] for t in batch],
+                                               [self._images(t[3]) for t in batch])
+
         with _progress(len(todo), "Model Scoring", len(requests) - len(todo)) as bar:
-            for start in range(0, len(todo), self.batch_size):
-                batch = todo[start:start + self.batch_size]
+            for batch, prepared in prefetched(batches, prepare, self.prefetch):
                 with out_of_memory_hint(self.batch_size):
-                    scored = self.engine.loglikelihood([t[1] for t in batch], [t[2] for t in batch],
-                                                       [self._images(t[3]) for t in batch])
+                    scored = self.engine.score_prepared(prepared)
                 self.computed += len(batch)
                 bar.update(len(batch))
                 for t, (ll, greedy) in zip(batch, scored):
@@ -262,12 +271,16 @@ class HarnessVLM(lmms):
                                    "use an image task (video and audio are not supported)")
         return [v.convert("RGB") for v in visuals]
 
-    def _run_generation_batch(self, batch: list, results: list) -> None:
+    def _prepare_generation_batch(self, batch: list) -> Any:
+        """The batch's documents fetched, images decoded, prompts tokenized (on the worker thread with prefetch=true)."""
+        return self.engine.prepare([it[1] for it, _, _ in batch],
+                                   [self._images(it[3](self.task_dict[it[5]][it[6]][it[4]])) for it, _, _ in batch])
+
+    def _run_generation_batch(self, batch: list, prepared: Any, results: list) -> None:
         settings = batch[0][2]
         with out_of_memory_hint(self.batch_size):
-            answers = self.engine.generate(
-                [it[1] for it, _, _ in batch], [self._images(it[3](self.task_dict[it[5]][it[6]][it[4]])) for it, _, _ in batch],
-                settings["max_new_tokens"], until=settings["until"], hidden_states=self.save_hidden_states)
+            answers = self.engine.generate_prepared(prepared, settings["max_new_tokens"], until=settings["until"],
+                                                    hidden_states=self.save_hidden_states)
         self.computed += len(batch)
         stored = []
         for (it, key, _), answer in zip(batch, answers):

@@ -34,18 +34,21 @@ def _evaluate_once(lm, task: str, include_path: str, limit: int, task_manager) -
 
 
 def harness_vlm(checkpoint: Path, task: str, include_path: str, limit: int, batch_size: int, device: str = "cpu",
-                dtype: str = "auto", task_manager=None, warmup: bool = True) -> Throughput:
-    """harness_vlm with the cache off (every sample computed), model loading excluded."""
+                dtype: str = "auto", task_manager=None, warmup: bool = True, prefetch: bool = False) -> Throughput:
+    """harness_vlm with the cache off (every sample computed), model loading excluded.
+
+    ``prefetch=True``: the next batch prepared on a worker thread meanwhile (the row is labelled so)."""
     from harness.evaluation.model import HarnessVLM
 
     def load():
-        return HarnessVLM(run=str(checkpoint), batch_size=batch_size, device=device, dtype=dtype, cache=False)
+        return HarnessVLM(run=str(checkpoint), batch_size=batch_size, device=device, dtype=dtype, cache=False,
+                          prefetch=prefetch)
 
     if warmup:
         _evaluate_once(load(), task, include_path, min(limit, batch_size), task_manager)
     lm = load()  # the evaluator's lm.clean() released the model of the last one
     samples, seconds, accuracy = _evaluate_once(lm, task, include_path, limit, task_manager)
-    return Throughput("harness_vlm", batch_size, samples, seconds, accuracy)
+    return Throughput("harness_vlm + prefetch" if prefetch else "harness_vlm", batch_size, samples, seconds, accuracy)
 
 
 def llava_hf(checkpoint: Path, task: str, include_path: str, limit: int, device: str = "cpu", dtype: str = "float32",
