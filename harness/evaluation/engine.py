@@ -77,7 +77,16 @@ class VLMEngine:
         if not getattr(self.processor, "chat_template", None) and not self.tokenizer.chat_template:
             raise HarnessError(f"{checkpoint} has no chat template", "export the processor with the backbone's chat template")
         self.image_token = getattr(self.processor, "image_token", "<image>")
+        self._preparing = self.processor  # what prepare() renders and tokenizes with
         self.stop_ids = self._stop_ids()
+
+    def separate_preparation(self) -> None:
+        """Give :meth:`prepare` its own copy of the processor, so a worker thread can prepare a batch
+        while this one decodes: a fast (Rust) tokenizer is not safe to use from two threads at once
+        (encoding with padding mutates it: "Already borrowed")."""
+        import copy
+
+        self._preparing = copy.deepcopy(self.processor)
 
     def _stop_ids(self) -> list[int]:
         ids = set()
@@ -101,23 +110,23 @@ class VLMEngine:
         structured = [{"type": "image"} for _ in range(num_images)] + [{"type": "text", "text": context}]
         text = None
         try:
-            text = self.processor.apply_chat_template([{"role": "user", "content": structured}],
+            text = self._preparing.apply_chat_template([{"role": "user", "content": structured}],
                                                       add_generation_prompt=True, tokenize=False)
         except Exception:  # a template written for string content only
             text = None
         if text is None or text.count(self.image_token) < num_images:
             plain = "".join(f"{self.image_token}\n" for _ in range(num_images)) + context
-            text = self.processor.apply_chat_template([{"role": "user", "content": plain}],
+            text = self._preparing.apply_chat_template([{"role": "user", "content": plain}],
                                                       add_generation_prompt=True, tokenize=False)
         return text
 
     def _encode(self, texts: list[str], images: list[list[Any]]):
         flat = [img for per in images for img in per]
-        bos = self.tokenizer.bos_token
+        bos = self._preparing.tokenizer.bos_token
         # The template writes BOS itself when it starts with it; never add a second one.
         add_special = not (bos and all(t.startswith(bos) for t in texts))
-        return self.processor(text=texts, images=flat or None, padding=True, return_tensors="pt",
-                              add_special_tokens=add_special)
+        return self._preparing(text=texts, images=flat or None, padding=True, return_tensors="pt",
+                               add_special_tokens=add_special)
 
     def _to_device(self, inputs: Any) -> Any:
         inputs = inputs.to(self.device)
@@ -130,7 +139,8 @@ class VLMEngine:
     def prepare(self, contexts: list[str], images: list[list[Any]]) -> Any:
         """The batch's prompts rendered and tokenized with its images, left-padded, on the CPU.
 
-        Model-free (safe on a worker thread while the model runs another batch)."""
+        Model-free: after :meth:`separate_preparation` it runs on a worker thread while the model runs
+        (and this thread decodes) another batch."""
         return self._encode([self.render(c, len(im)) for c, im in zip(contexts, images)], images)
 
     def generate(self, contexts: list[str], images: list[list[Any]], max_new_tokens: int,
@@ -185,7 +195,7 @@ class VLMEngine:
         pad = self.tokenizer.pad_token_id
         rows, conts = [], []
         for ids, mask, cont in zip(prompt["input_ids"], prompt["attention_mask"], continuations):
-            cont_ids = self.tokenizer(cont, add_special_tokens=False)["input_ids"]
+            cont_ids = self._preparing.tokenizer(cont, add_special_tokens=False)["input_ids"]
             rows.append(ids[mask.bool()].tolist() + cont_ids)
             conts.append(len(cont_ids))
         width = max(len(r) for r in rows)

@@ -87,6 +87,8 @@ class HarnessVLM(lmms):
             self.checkpoint_id = checkpoint_identity(self.checkpoint)
             self.cache = None
         self.engine = VLMEngine(self.checkpoint, device=device, dtype=dtype, attn_implementation=attn_implementation)
+        if self.prefetch:
+            self.engine.separate_preparation()
         self.dtype_name = str(self.engine.model.dtype)
         self._device = self.engine.device
         # What the runner (or records_dir) turns into per-sample rows: task -> doc id -> record.

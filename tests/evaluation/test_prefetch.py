@@ -75,3 +75,20 @@ def test_prefetching_harness_vlm_gives_the_answers_and_scores_of_the_serial_one(
         assert lm.computed == 8 + 6 * 4  # 8 answers, 6 docs x 4 choices (lmms-eval's limit leaves the 6)
         seen.append((lm.records, lm.choices))
     assert seen[0] == seen[1]
+
+
+def test_a_separate_preparation_tokenizes_with_its_own_tokenizer_and_the_same_result(tiny_checkpoint):
+    """The worker thread must not share the Rust tokenizer the model thread decodes with."""
+    from PIL import Image
+
+    from harness.evaluation.engine import VLMEngine
+
+    engine = VLMEngine(tiny_checkpoint)
+    images = [[Image.new("RGB", (16, 16), "red")], [Image.new("RGB", (16, 16), "blue")]]
+    questions = ["what colour ?", "what colour is the image ?"]
+    shared = engine.prepare(questions, images)
+    engine.separate_preparation()
+    separate = engine.prepare(questions, images)
+    assert engine._preparing.tokenizer._tokenizer is not engine.tokenizer._tokenizer
+    assert engine._preparing.tokenizer.padding_side == "left"
+    assert all((shared[k] == separate[k]).all() for k in shared)
