@@ -77,6 +77,13 @@ def user_folder(path: str | Path, key: str) -> Path:
     return check_model_dir(folder, key)
 
 
+def custom_without_path(key: str, listing: str) -> HarnessError:
+    """The error for variant ``custom`` (weights named by ``key``, e.g. ``backbone.path``) with ``key`` unset."""
+    kind = key.split(".")[0]
+    return HarnessError(f"{kind}.variant={CUSTOM_VARIANT} means weights from {key}, and {key} is not set",
+                        f"set {key}=/folder/with/config.json or pick a variant (harness list {listing})")
+
+
 def variant_folder(family: str, variant: Variant, path: str | Path | None, key: str, listing: str,
                    access: str = "") -> Path:
     """Where a plugin loads ``variant`` of ``family`` from: ``key=`` (a folder or a cached repository id),
@@ -86,8 +93,7 @@ def variant_folder(family: str, variant: Variant, path: str | Path | None, key: 
     if path is not None and str(path) != "":
         return user_folder(path, key)
     if variant.name == CUSTOM_VARIANT:
-        raise HarnessError(f"{family} variant {CUSTOM_VARIANT!r} means weights from {key}, and {key} is not set",
-                           f"set {key}=/folder/with/config.json or pick a variant (harness list {listing})")
+        raise custom_without_path(key, listing)
     if variant.organism:
         if not variant.weights:
             raise HarnessError(f"{family} variant {variant.name!r} is an organism without a 'weights' folder",

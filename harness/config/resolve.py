@@ -20,6 +20,7 @@ from harness.config.overrides import Override
 from harness.config.schema import SHORTHANDS, TRAINING_SECTIONS, UNHASHED, RunConfig, schema_for
 from harness.errors import HarnessError, did_you_mean
 from harness.model_cards import CUSTOM_VARIANT, load_card
+from harness.model_folders import custom_without_path
 from harness.plugin_manager import PluginSet
 
 LAYERS = ("default", "model card", "task", "recipe", "command line")
@@ -203,8 +204,7 @@ def resolve(overrides: list[Override], plugins: PluginSet) -> ResolvedConfig:
     bcard.variant(config.backbone.variant)  # unknown variants fail here, with the known ones
     for kind, listing, section in (("backbone", "backbones", config.backbone), ("vision", "vision", config.vision)):
         if section.variant == CUSTOM_VARIANT and not section.path:
-            raise HarnessError(f"{kind}.variant={CUSTOM_VARIANT} means weights from {kind}.path, and {kind}.path is not set",
-                               f"set {kind}.path=/folder/with/config.json or pick a variant (harness list {listing})")
+            raise custom_without_path(f"{kind}.path", listing)
     vcard.variant(config.vision.variant)
     if config.attention != "auto":
         plugins.registry("attention").entry(config.attention)

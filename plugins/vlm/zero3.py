@@ -34,6 +34,23 @@ def local_numel(param: Any) -> int:
     return int(param.ds_tensor.numel()) if is_partitioned(param) else param.numel()
 
 
+@contextmanager
+def torch_linear_kept() -> Iterator[None]:
+    """Undo, when the block ends, DeepSpeed's process-wide swap of ``torch.nn.functional.linear``.
+
+    ZeRO-3 (``zero.Init``, and the engine, which runs it on its model) replaces torch's linear with its
+    memory-efficient one "until manually reset" (DeepSpeed's words): without this, everything the process
+    runs afterwards (the evaluation of ``harness run``, other models) goes through DeepSpeed's version.
+    """
+    import torch
+
+    linear = torch.nn.functional.linear
+    try:
+        yield
+    finally:
+        torch.nn.functional.linear = linear
+
+
 def gathered(params: Iterable[Any], modifier_rank: Optional[int] = 0) -> Any:
     """``deepspeed.zero.GatheredParameters`` over the partitioned ones among ``params``; a no-op for none.
 
@@ -65,7 +82,8 @@ def zero3_loading(ds_config: Optional[dict[str, Any]]) -> Iterator[None]:
         return
     keep = HfDeepSpeedConfig(ds_config)
     try:
-        yield
+        with torch_linear_kept():
+            yield
     finally:
         unset_hf_deepspeed_config()
         del keep
@@ -96,5 +114,6 @@ def partition_rest(model: Any, ds_config: Optional[dict[str, Any]]) -> Any:
     for param in whole:
         if param.is_floating_point() and param.dtype != dtype:
             param.data = param.data.to(dtype)
-    deepspeed.zero.Init(module=model, config_dict_or_path=ds_config)
+    with torch_linear_kept():
+        deepspeed.zero.Init(module=model, config_dict_or_path=ds_config)
     return model

@@ -20,7 +20,7 @@ import torch
 torch.set_num_threads(1)
 
 from harness_plugins.recipes.llava15 import distributed
-from harness_plugins.recipes.llava15.stage import StagePlan, run_stage, zero_init_config
+from harness_plugins.recipes.llava15.stage import StagePlan, run_stage, stage_deepspeed_config
 from harness_plugins.vlm.zero3 import full_numel, gathered, local_numel, zero3_loading
 
 VARIANT = "tiny"
@@ -129,7 +129,7 @@ def main() -> None:
                      train_llm=True, zero_stage=3, max_steps=4, checkpoint_every=args.every, seed=3, lora=lora,
                      gradient_checkpointing=args.gradient_checkpointing, stop_after_step=args.stop_after)
     hidden = read_config(plugins()[0].weights_dir(VARIANT, None), "backbone.path")["hidden_size"]  # as build_parts
-    zero3_config = zero_init_config(plan, info.world_size, False, hidden) if args.mode == "zero_init" else None
+    zero3_config = stage_deepspeed_config(plan, info.world_size, False, hidden) if args.mode == "zero_init" else None
     model, processor = compose(zero3_config)
     if args.probe:
         probe(model, zero3_config, info.rank, args.run_dir)

@@ -27,6 +27,13 @@ def test_zero2_and_zero3_steps_give_the_same_falling_losses(tiny, tmp_path):
     assert two.losses[-1] < two.losses[0] - 0.3
 
 
+def test_a_zero3_stage_leaves_torch_linear_to_what_runs_next(tiny, tmp_path):
+    """DeepSpeed's ZeRO-3 swaps F.linear process-wide; harness run evaluates in the same process."""
+    linear = torch.nn.functional.linear
+    _run(tiny, tmp_path, _plan(zero_stage=3))
+    assert torch.nn.functional.linear is linear
+
+
 def test_align_stage_trains_only_the_projector(tiny, tmp_path):
     model = tiny.build_tiny_llava()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}

@@ -68,10 +68,11 @@ def test_zero3_composition_is_partitioned_with_the_whole_composition_values(llm_
 
 @pytest.fixture(autouse=True)
 def _no_leftovers():
-    """No transformers ZeRO-3 flag after a test, and F.linear as it was (zero.Init swaps in DeepSpeed's)."""
+    """No transformers ZeRO-3 flag after a test, and torch's own F.linear (zero.Init swaps in DeepSpeed's
+    process-wide; the helpers must undo it)."""
     linear = torch.nn.functional.linear
     yield
     from transformers.integrations import is_deepspeed_zero3_enabled
 
-    torch.nn.functional.linear = linear
+    assert torch.nn.functional.linear is linear
     assert not is_deepspeed_zero3_enabled()

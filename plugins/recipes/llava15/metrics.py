@@ -69,12 +69,10 @@ class FlopsModel:
         return llm + attention + per_image_token * self.image_tokens * images
 
 
-def _numel(param: Any) -> int:
-    return param.ds_numel if hasattr(param, "ds_numel") else param.numel()
-
-
 def flops_model_of(model: Any) -> FlopsModel:
     """Counts from a LlavaForConditionalGeneration-shaped model (peft-wrapped or not), after freezing."""
+    from harness_plugins.vlm.zero3 import full_numel  # ZeRO-3 parameters: the whole size, not the shard
+
     embedding = model.get_input_embeddings()
     head = model.get_output_embeddings()
     lookup = embedding.weight if embedding is not None and (head is None or head.weight is not embedding.weight) else None
@@ -83,10 +81,10 @@ def flops_model_of(model: Any) -> FlopsModel:
         if param is lookup:
             continue
         if "vision_tower" in name:
-            counts["vision_params"] += _numel(param)
+            counts["vision_params"] += full_numel(param)
         else:
             part = "projector" if "multi_modal_projector" in name else "llm"
-            counts[f"{part}_{'trained' if param.requires_grad else 'frozen'}"] += _numel(param)
+            counts[f"{part}_{'trained' if param.requires_grad else 'frozen'}"] += full_numel(param)
     config = model.config
     text = getattr(config, "text_config", config)
     vcfg = getattr(config, "vision_config", None)

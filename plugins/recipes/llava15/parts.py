@@ -12,8 +12,8 @@ from harness.errors import HarnessError
 
 @dataclass
 class Parts:
-    # A fresh LlavaForConditionalGeneration (fp32, CPU); given a stage's ZeRO-3 DeepSpeed config, built
-    # partitioned under deepspeed.zero.Init (collective), in that config's dtype.
+    # A fresh LlavaForConditionalGeneration (fp32, CPU); given a stage's DeepSpeed config that is ZeRO-3,
+    # built partitioned under deepspeed.zero.Init (collective), in that config's dtype (other configs: whole).
     build_model: Callable[..., Any]
     processor: Any  # LlavaProcessor (tokenizer + image processor + chat template)
     render_align: Callable[[list, str], Any]

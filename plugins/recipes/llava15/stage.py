@@ -225,27 +225,30 @@ def stage_deepspeed_config(plan: StagePlan, world_size: int, on_gpu: bool, hidde
     return ds_config
 
 
-def zero_init_config(plan: StagePlan, world_size: int, on_gpu: bool, hidden_size: Optional[int]) -> Optional[dict[str, Any]]:
-    """The stage's DeepSpeed config when it is ZeRO-3 (the stage's model is then built under
-    ``deepspeed.zero.Init`` with it), else None (the model is built whole)."""
-    from harness_plugins.vlm.zero3 import is_zero3
-
-    ds_config = stage_deepspeed_config(plan, world_size, on_gpu, hidden_size)
-    return ds_config if is_zero3(ds_config) else None
-
-
 def _check_partitioning(plan: StagePlan, model: Any, ds_config: dict[str, Any]) -> None:
     """A model built partitioned (``zero.Init``) can only train under ZeRO-3 (a caller's bug otherwise)."""
     from harness_plugins.vlm.zero3 import is_partitioned, is_zero3
 
     if not is_zero3(ds_config) and any(is_partitioned(p) for p in model.parameters()):
         raise RuntimeError(f"stage {plan.name}: the model was built partitioned for ZeRO-3 but the stage's DeepSpeed "
-                           f"config is ZeRO-{ds_config['zero_optimization']['stage']}; build it with zero_init_config()")
+                           f"config is ZeRO-{ds_config['zero_optimization']['stage']}; build it under the stage's own config")
 
 
 def run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], pad_id: int, stage_dir: Path,
-              metrics_path: Path, resume: bool) -> StageResult:
-    """Train one stage; returns its result with the live engine (for export), or raises HarnessError."""
+              metrics_path: Path, resume: bool, ds_config: Optional[dict[str, Any]] = None) -> StageResult:
+    """Train one stage; returns its result with the live engine (for export), or raises HarnessError.
+
+    ``ds_config``: the stage's DeepSpeed config when the caller already made it (:func:`stage_deepspeed_config`,
+    e.g. to build the model under it); made here otherwise. torch's linear is torch's again on return
+    (a ZeRO-3 engine swaps in DeepSpeed's for the process)."""
+    from harness_plugins.vlm.zero3 import torch_linear_kept
+
+    with torch_linear_kept():
+        return _run_stage(plan, model, samples, pad_id, stage_dir, metrics_path, resume, ds_config)
+
+
+def _run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], pad_id: int, stage_dir: Path,
+               metrics_path: Path, resume: bool, ds_config: Optional[dict[str, Any]]) -> StageResult:
     import deepspeed
     import numpy as np
     import torch
@@ -255,9 +258,10 @@ def run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], pa
         raise HarnessError(f"stage {plan.name} has no training samples", "check data.train")
     order = StageOrder(len(samples), plan.global_batch, plan.micro_batch, info.world_size, plan.seed,
                        plan.epochs, plan.max_steps)
-    text_config = getattr(model.config, "text_config", model.config)
-    ds_config = stage_deepspeed_config(plan, info.world_size, info.device.startswith("cuda"),
-                                       getattr(text_config, "hidden_size", None))
+    if ds_config is None:
+        text_config = getattr(model.config, "text_config", model.config)
+        ds_config = stage_deepspeed_config(plan, info.world_size, info.device.startswith("cuda"),
+                                           getattr(text_config, "hidden_size", None))
     _check_partitioning(plan, model, ds_config)
     if ds_config["train_batch_size"] != plan.global_batch or ds_config["train_micro_batch_size_per_gpu"] != plan.micro_batch:
         order = StageOrder(len(samples), ds_config["train_batch_size"], ds_config["train_micro_batch_size_per_gpu"],

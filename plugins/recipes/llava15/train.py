@@ -83,11 +83,20 @@ def _load_align_weights(model: Any, path: Path) -> None:
         model.load_state_dict(weights, strict=False)
 
 
-def _zero_init_config(parts: Any, plan: StagePlan, info: distributed.DistInfo) -> Optional[dict[str, Any]]:
-    """The stage's ZeRO-3 config to build its model under (``deepspeed.zero.Init``), None to build it whole."""
-    from harness_plugins.recipes.llava15.stage import zero_init_config
+def _stage_configs(plans: list[StagePlan], parts: Any, info: distributed.DistInfo) -> dict[str, dict[str, Any]]:
+    """Each stage's DeepSpeed config, made once: the stage's model is built under it (partitioned by
+    ``deepspeed.zero.Init`` when it is ZeRO-3, whole otherwise) and its engine runs with it."""
+    from harness_plugins.recipes.llava15.stage import stage_deepspeed_config
 
-    return zero_init_config(plan, info.world_size, info.device.startswith("cuda"), parts.hidden_size)
+    on_gpu = info.device.startswith("cuda")
+    return {plan.name: stage_deepspeed_config(plan, info.world_size, on_gpu, parts.hidden_size) for plan in plans}
+
+
+def _partitioned_under(ds_config: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The config a stage's model is partitioned under while it is built (its own when ZeRO-3), else None."""
+    from harness_plugins.vlm.zero3 import is_zero3
+
+    return ds_config if is_zero3(ds_config) else None
 
 
 def train(resolved: Any, run_dir: Path) -> Path:
@@ -108,12 +117,12 @@ def train(resolved: Any, run_dir: Path) -> Path:
     parts = build_parts(cfg, info.device)
     align_records, finetune_records, data_desc = training_records(cfg)
     records = {"align": align_records, "finetune": finetune_records}
-    first_config = _zero_init_config(parts, plans[0], info)
-    first_model = (first_config, parts.build_model(first_config))
+    configs = _stage_configs(plans, parts, info)
+    first_model = parts.build_model(configs[plans[0].name])
     fresh = not run_dir.exists()
     state = _claim(resolved, run_dir, bool(cfg.resume), info)
     try:
-        return _train_stages(resolved, run_dir, plans, state, parts, records, data_desc, first_model, info)
+        return _train_stages(resolved, run_dir, plans, configs, state, parts, records, data_desc, first_model, info)
     except BaseException:
         # A first try that stopped before its first DeepSpeed checkpoint has nothing to resume: leave no folder.
         if fresh and info.is_main and not _has_progress(run_dir):
@@ -127,8 +136,8 @@ def _has_progress(run_dir: Path) -> bool:
     return (run_dir / "align" / "trainable.safetensors").exists() or any(latest_tag(run_dir / s) for s in STAGES)
 
 
-def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], state: rundir.RunState, parts: Any,
-                  records: dict[str, Any], data_desc: str, first_model: Optional[tuple[Any, Any]],
+def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], configs: dict[str, dict[str, Any]],
+                  state: rundir.RunState, parts: Any, records: dict[str, Any], data_desc: str, first_model: Any,
                   info: distributed.DistInfo) -> Path:
     import torch
 
@@ -147,14 +156,14 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], state: r
             records[plan.name], parts.render_align if plan.name == "align" else parts.render_finetune,
             parts.processor.image_processor, cfg.recipe.max_length, parts.num_image_tokens, parts.image_token_id,
             first_exchange_only=plan.name == "align")
-        zero_init = _zero_init_config(parts, plan, info)
-        if first_model is not None and first_model[0] != zero_init:
-            first_model = None  # built for another ZeRO stage (align done before a resume): dropped, built anew
-        model, first_model = first_model[1] if first_model is not None else parts.build_model(zero_init), None
+        ds_config = configs[plan.name]
+        if first_model is not None and _partitioned_under(ds_config) != _partitioned_under(configs[plans[0].name]):
+            first_model = None  # built for the first stage, which resume skipped, and this one builds differently
+        model, first_model = first_model if first_model is not None else parts.build_model(ds_config), None
         if plan.name == "finetune":
             _load_align_weights(model, run_dir / "align" / "trainable.safetensors")
         result = run_stage(plan, model, samples, parts.pad_id, run_dir / plan.name, run_dir / "metrics.jsonl",
-                           resume=bool(cfg.resume))
+                           resume=bool(cfg.resume), ds_config=ds_config)
         if result.losses or plan.name not in summaries:
             # A resume that only redoes the export trains no step: the stored summary already covers the stage.
             summaries[plan.name] = result.summary() | {"world_size": info.world_size, "device": info.device}
