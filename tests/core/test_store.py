@@ -1,6 +1,9 @@
 """The SQLite results store: atomic runs, migrations, concurrent writers, bad files."""
+import contextlib
 import multiprocessing
+import queue
 import sqlite3
+import time
 
 import pytest
 
@@ -33,27 +36,45 @@ def test_a_failing_write_leaves_no_half_run(tmp_path):
         assert store.runs(status=None) == [] and store.metrics("a") == []
 
 
-def _writer(path, prefix, n):
+BUSY_TIMEOUT_MS = 5  # SQLite's own wait, far below one write: waiting out the others is the store's job
+
+
+def _writer(path, prefix, runs, samples, start, windows):
+    """Open the store when every writer is ready (concurrent creation and migration), then write runs
+    big enough to hold the write lock for a while, recording when each write was asked for and done."""
+    start.wait()
     with open_store(path) as store:
-        for i in range(n):
-            store.add_run(record(f"{prefix}{i}"), [MetricRow("vqa_scene", "exact_match", i / n)],
-                          [SampleRow("vqa_scene", d, "x", "x") for d in range(20)])
+        # A short busy timeout, so SQLite's own wait hides nothing: a writer gets through only by the
+        # store's immediate transactions and its retries.
+        store.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        for i in range(runs):
+            began = time.monotonic()
+            store.add_run(record(f"{prefix}{i}"), [MetricRow("vqa_scene", "exact_match", i / runs)],
+                          [SampleRow("vqa_scene", d, "x" * 40, "x", extra={"i": d}) for d in range(samples)])
+            windows.put((prefix, began, time.monotonic()))
 
 
-def test_two_processes_writing_at_once_lose_nothing(tmp_path):
-    path = tmp_path / "r.sqlite"
-    open_store(path).close()
+def test_writers_started_together_overlap_and_lose_nothing(tmp_path):
+    path = tmp_path / "r.sqlite"  # not created beforehand: the writers race to create and migrate it
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(path, p, 40)) for p in ("p", "q")]
+    writers, runs, samples = ("p", "q", "r"), 5, 2000
+    start, windows = ctx.Barrier(len(writers)), ctx.Queue()
+    procs = [ctx.Process(target=_writer, args=(path, p, runs, samples, start, windows)) for p in writers]
     for p in procs:
         p.start()
+    spans = []
+    while len(spans) < len(writers) * runs and (any(p.is_alive() for p in procs) or not windows.empty()):
+        with contextlib.suppress(queue.Empty):
+            spans.append(windows.get(timeout=1))
     for p in procs:
         p.join(120)
-        assert p.exitcode == 0
+        assert p.exitcode == 0, "a writer failed (its traceback is above)"
+    # The writes really overlapped: some write was asked for while another process's was under way.
+    assert any(a[0] != b[0] and a[1] < b[2] and b[1] < a[2] for a in spans for b in spans)
     with open_store(path) as store:
-        runs = store.runs()
-        assert len(runs) == 80
-        assert sum(len(store.samples(r.run_id)) for r in runs) == 80 * 20
+        stored = store.runs()
+        assert len(stored) == len(writers) * runs
+        assert all(len(store.samples(r.run_id)) == samples for r in stored)
 
 
 def test_a_file_that_is_not_sqlite_is_refused(tmp_path):
