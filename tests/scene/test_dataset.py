@@ -1,5 +1,6 @@
 """Scene datasets: built once, reused, split-disjoint, LLaVA-shaped, atomically written."""
 import hashlib
+import itertools
 import json
 
 import datasets
@@ -39,20 +40,50 @@ def test_manifest_records_seed_version_and_counts(built):
         assert len(_load(built, split)) == n
 
 
-def test_splits_share_no_image(built):
-    owner = {}
-    for split in SMALL.counts():
-        for row in _load(built, split):
-            digest = hashlib.sha256(row["image"].tobytes()).hexdigest()
-            assert owner.setdefault(digest, split) == split, f"image shared by {owner[digest]} and {split}"
+def _rows(folder, split):
+    ds = datasets.load_from_disk(str(folder / split))
+    return [row for part in (ds.values() if isinstance(ds, datasets.DatasetDict) else [ds]) for row in part]
 
 
-def test_splits_share_no_scene_question_pair(built):
-    pairs = {}
-    for split in EVAL_TASKS:
-        for row in _load(built, split):
-            key = (json.dumps(json.loads(row["scene"])["objects"], sort_keys=True), row["prompt"])
-            assert pairs.setdefault(key, split) == split
+def _questions(row):
+    """What the row asks about its image: the eval prompt, each human turn, or the caption request."""
+    if "prompt" in row:
+        return [row["prompt"]]
+    return [t["value"].removeprefix("<image>").strip() for t in row["conversations"] if t["from"] == "human"]
+
+
+def _contents(folder, split):
+    """A split's images, annotated scenes (objects) and (image, question) pairs."""
+    images, scenes, pairs = set(), set(), set()
+    for row in _rows(folder, split):
+        image = hashlib.sha256(row["image"].tobytes()).hexdigest()
+        images.add(image)
+        pairs.update((image, q) for q in _questions(row))
+        if "scene" in row:
+            scenes.add(json.dumps(json.loads(row["scene"])["objects"], sort_keys=True))
+    return {"image": images, "scene": scenes, "(image, question) pair": pairs}
+
+
+def _split_pairs(manifest):
+    """Every pair of splits of the build, training against evaluation first; a perturbed copy of
+    vqa_scene is its docs by design and is paired with vqa_scene's own training/eval neighbours only."""
+    splits = list(manifest["counts"])
+    evaluation = [s for s in splits if s in manifest["eval_tasks"]]
+    training = [s for s in splits if s not in evaluation]
+    family = {"vqa_scene", *PERTURBED_TASKS}
+    ordered = ([(t, e) for t in training for e in evaluation] + list(itertools.combinations(evaluation, 2))
+               + list(itertools.combinations(training, 2)))
+    return [(a, b) for a, b in ordered if not {a, b} <= family]
+
+
+def test_no_two_splits_share_an_image_a_scene_or_a_scene_question_pair(built):
+    manifest = read_manifest(built)
+    assert set(manifest["counts"]) >= {"align", "instruct", *EVAL_TASKS}
+    contents = {split: _contents(built, split) for split in manifest["counts"]}
+    leaks = [f"{a} and {b} share {len(shared)} {kind}(s)"
+             for a, b in _split_pairs(manifest) for kind in contents[a]
+             if (shared := contents[a][kind] & contents[b][kind])]
+    assert not leaks, "; ".join(leaks)
 
 
 def test_align_rows_are_plain_llava_pairs(built):
