@@ -95,6 +95,16 @@ class DatasetRecords:
         return Record(id=str(row["id"]), image=row.get("image"), conversations=row["conversations"],
                       source=self.source)
 
+    def text_rows(self) -> list[tuple[list[dict[str, str]], bool]]:
+        """(conversations, has an image) of every record, read by column without decoding an image."""
+        rows = self.dataset.select_columns(["conversations"])["conversations"]
+        if "image" in self.dataset.column_names:
+            present = self.dataset.select_columns(["image"]).with_format("arrow")["image"].is_valid().to_pylist()
+        else:
+            present = [False] * len(rows)
+        indices = self.keep if self.keep is not None else range(len(rows))
+        return [(rows[i], present[i]) for i in indices]
+
 
 def load_dataset_folder(folder: str | Path, on_bad_row: str = "error") -> LoadedData:
     """Records from a ``datasets`` folder with columns id, image, conversations (e.g. the scene build)."""

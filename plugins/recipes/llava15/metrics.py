@@ -49,7 +49,9 @@ class FlopsModel:
     the loss). The input embedding is a lookup, not a matmul, and is not counted (a tied output
     head is). Attention adds ``12 L h s`` per token (QK^T and AV: forward 4 L h s, backward twice
     that), halved for the causal mask. Per image token: the projector ``6 N`` (trained) or ``2 N``,
-    the frozen vision tower ``2 N`` (forward only: nothing below it trains).
+    the frozen vision tower ``2 N`` (forward only: nothing below it trains). The output head (counted
+    in the LLM's weights) runs only at the positions that get logits: all of them with the plain loss,
+    the supervised ones with the fused loss (``head_tokens``), so MFU counts no work that is skipped.
     """
 
     llm_trained: int  # LLM weights with requires_grad (full finetune, LoRA adapters)
@@ -60,10 +62,15 @@ class FlopsModel:
     num_layers: int
     hidden_size: int
     image_tokens: int  # vision tokens per image
+    head_trained: int = 0  # the output head's weights, also counted in llm_trained / llm_frozen
+    head_frozen: int = 0
 
-    def step_flops(self, *, tokens: int, seq_len: int, images: int) -> float:
-        """FLOPs of forward + backward over ``tokens`` tokens (padded length ``seq_len``) and ``images`` images."""
+    def step_flops(self, *, tokens: int, seq_len: int, images: int, head_tokens: int | None = None) -> float:
+        """FLOPs of forward + backward over ``tokens`` tokens (padded length ``seq_len``) and ``images`` images;
+        ``head_tokens``: positions the output head ran at, when not all ``tokens`` (the fused loss)."""
         llm = (6.0 * self.llm_trained + 4.0 * self.llm_frozen) * tokens
+        if head_tokens is not None:
+            llm -= (6.0 * self.head_trained + 4.0 * self.head_frozen) * (tokens - head_tokens)
         attention = 12.0 * self.num_layers * self.hidden_size * seq_len * tokens / 2  # causal
         per_image_token = 6.0 * self.projector_trained + 2.0 * self.projector_frozen + 2.0 * self.vision_params
         return llm + attention + per_image_token * self.image_tokens * images
@@ -76,7 +83,8 @@ def flops_model_of(model: Any) -> FlopsModel:
     embedding = model.get_input_embeddings()
     head = model.get_output_embeddings()
     lookup = embedding.weight if embedding is not None and (head is None or head.weight is not embedding.weight) else None
-    counts = {"llm_trained": 0, "llm_frozen": 0, "projector_trained": 0, "projector_frozen": 0, "vision_params": 0}
+    counts = {"llm_trained": 0, "llm_frozen": 0, "projector_trained": 0, "projector_frozen": 0, "vision_params": 0,
+              "head_trained": 0, "head_frozen": 0}
     for name, param in model.named_parameters():
         if param is lookup:
             continue
@@ -85,6 +93,8 @@ def flops_model_of(model: Any) -> FlopsModel:
         else:
             part = "projector" if "multi_modal_projector" in name else "llm"
             counts[f"{part}_{'trained' if param.requires_grad else 'frozen'}"] += full_numel(param)
+            if head is not None and param is head.weight:
+                counts[f"head_{'trained' if param.requires_grad else 'frozen'}"] += full_numel(param)
     config = model.config
     text = getattr(config, "text_config", config)
     vcfg = getattr(config, "vision_config", None)

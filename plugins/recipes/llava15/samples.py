@@ -2,10 +2,11 @@
 
 Align renders LLaVA's ``plain`` format (image, then caption) from each record's first exchange;
 finetune renders the backbone's chat format. Images go through the vision tower's image processor.
+Modality lengths (for LLaVA's ``group_by_modality_length``) come from the records' text alone.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from harness.errors import HarnessError
@@ -56,3 +57,31 @@ class RenderedSamples:
         if image is not None and image_tokens:
             sample["pixel_values"] = self.image_processor(images=image, return_tensors="pt")["pixel_values"][0]
         return sample
+
+    def modality_lengths(self) -> list[int]:
+        """Each record's length as LLaVA's ``modality_lengths`` counts it: words over its turns (the first
+        exchange in align), negative for a text-only record. Nothing is rendered or decoded."""
+        return [modality_length(turns, image, self.first_exchange_only) for turns, image in text_rows(self.records)]
+
+
+def text_rows(records: Any) -> Iterable[tuple[list[dict], bool]]:
+    """(conversations, has an image) per record; a datasets folder is read by column, images undecoded."""
+    inner = getattr(records, "records", records)  # LoadedData wraps the sequence
+    if hasattr(inner, "text_rows"):
+        return inner.text_rows()
+    return ((list(r.conversations), r.image is not None) for r in inner)
+
+
+def modality_length(conversation: Sequence[dict], has_image: bool, first_exchange_only: bool = False) -> int:
+    """Whitespace-separated words of the turns (at least 1), negative without an image (LLaVA's sign)."""
+    turns = [t for t in conversation if t["from"] != "system"][:2] if first_exchange_only else conversation
+    words = max(1, sum(len(str(t["value"]).split()) for t in turns))
+    return words if has_image else -words
+
+
+def modality_lengths(samples: Sequence[dict[str, Any]]) -> list[int]:
+    """Per sample, the length LLaVA groups by (negative without an image): the records' word counts
+    when ``samples`` can say them, else the token count of each tokenized sample."""
+    if hasattr(samples, "modality_lengths"):
+        return samples.modality_lengths()
+    return [len(s["input_ids"]) * (1 if s.get("pixel_values") is not None else -1) for s in samples]

@@ -17,9 +17,11 @@ from typing import Any, Optional
 
 from harness.errors import HarnessError
 from harness_plugins.recipes.llava15 import distributed, dsconfig
-from harness_plugins.recipes.llava15.collate import collate, supervised_tokens
+from harness_plugins.recipes.llava15.collate import IGNORE_INDEX, collate, supervised_tokens
+from harness_plugins.recipes.llava15.loss import choose_loss, use_supervised_loss
 from harness_plugins.recipes.llava15.metrics import MetricsLog, Progress, device_peak_flops, flops_model_of
 from harness_plugins.recipes.llava15.order import StageOrder
+from harness_plugins.recipes.llava15.samples import modality_lengths
 
 PROJECTOR = "multi_modal_projector"
 LANGUAGE = ("language_model", "lm_head")
@@ -49,6 +51,8 @@ class StagePlan:
     seed: int = 0
     deepspeed_config: Optional[str] = None  # user JSON merged over the generated one
     lora: Optional[dict[str, Any]] = None  # {"r", "alpha", "dropout"} when LoRA is on
+    fused_loss: bool = True  # logits only at supervised positions, never all at once (loss.py)
+    group_by_modality_length: bool = False  # LLaVA's length-grouped sampler (order.py)
     stop_after_step: Optional[int] = None  # for tests and debugging: leave after this step
 
 
@@ -67,6 +71,7 @@ class StageResult:
     first_loss: Optional[float] = None
     final_loss: Optional[float] = None
     model_flops: float = 0.0
+    loss_kernel: Optional[str] = None  # which loss computed it, and why (loss.choose_loss)
     engine: Any = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
@@ -256,8 +261,9 @@ def _run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], p
     info = distributed.setup()
     if not samples:
         raise HarnessError(f"stage {plan.name} has no training samples", "check data.train")
+    lengths = modality_lengths(samples) if plan.group_by_modality_length else None
     order = StageOrder(len(samples), plan.global_batch, plan.micro_batch, info.world_size, plan.seed,
-                       plan.epochs, plan.max_steps)
+                       plan.epochs, plan.max_steps, lengths)
     if ds_config is None:
         text_config = getattr(model.config, "text_config", model.config)
         ds_config = stage_deepspeed_config(plan, info.world_size, info.device.startswith("cuda"),
@@ -265,7 +271,7 @@ def _run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], p
     _check_partitioning(plan, model, ds_config)
     if ds_config["train_batch_size"] != plan.global_batch or ds_config["train_micro_batch_size_per_gpu"] != plan.micro_batch:
         order = StageOrder(len(samples), ds_config["train_batch_size"], ds_config["train_micro_batch_size_per_gpu"],
-                           info.world_size, plan.seed, plan.epochs, plan.max_steps)
+                           info.world_size, plan.seed, plan.epochs, plan.max_steps, lengths)
     if info.is_main:
         dsconfig.write(ds_config, stage_dir / "deepspeed_config.json")
 
@@ -288,6 +294,8 @@ def _run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], p
                                                lr_scheduler=scheduler, config=ds_config)
     except torch.OutOfMemoryError:
         raise _oom_error(plan) from None
+    loss_choice = choose_loss(plan.fused_loss, info.device)
+    use_supervised_loss(engine.module, loss_choice)
     flops = flops_model_of(engine.module)
     peak = device_peak_flops()
 
@@ -321,7 +329,9 @@ def _run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], p
                 step_loss += float(out.loss.detach()) / order.accumulation
                 step_tokens += tokens
                 images = batch["pixel_values"].shape[0] if "pixel_values" in batch else 0
-                step_flops += flops.step_flops(tokens=tokens, seq_len=batch["input_ids"].shape[1], images=images)
+                head_tokens = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum()) if loss_choice.name != "plain" else None
+                step_flops += flops.step_flops(tokens=tokens, seq_len=batch["input_ids"].shape[1], images=images,
+                                               head_tokens=head_tokens)
             loss = distributed.mean_across_ranks(step_loss)
             step_tokens = distributed.sum_across_ranks(step_tokens)
             done = step + 1
@@ -351,5 +361,7 @@ def _run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], p
         progress.close()
     totals.seconds = seconds_before + (time.perf_counter() - started)
     # On the CPU there is no meaningful peak: tokens/s only.
-    return totals.result(plan, start_step + len(losses), losses, info.world_size, peak, engine)
+    result = totals.result(plan, start_step + len(losses), losses, info.world_size, peak, engine)
+    result.loss_kernel = f"{loss_choice.name}: {loss_choice.reason}"
+    return result
 

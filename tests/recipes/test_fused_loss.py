@@ -1,0 +1,117 @@
+"""The loss that never holds the full logits: same loss and gradients as full logits + cross-entropy,
+only supervised positions reach the head, and a recipe stage trains the same with it on or off
+(ZeRO-2, ZeRO-3 with the head partitioned, LoRA)."""
+import pytest
+import torch
+
+from harness_plugins.recipes.llava15 import loss as fused
+from harness_plugins.recipes.llava15.stage import StagePlan, run_stage
+
+
+def _reference(hidden, weight, labels):
+    """transformers' ForCausalLMLoss on full logits: shift, mean over supervised positions."""
+    logits = hidden @ weight.t()
+    return torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, weight.shape[0]), labels[:, 1:].reshape(-1),
+                                             ignore_index=-100)
+
+
+def _case(seed=0, batch=3, length=13, width=8, vocab=50):
+    gen = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(batch, length, width, generator=gen, requires_grad=True)
+    weight = torch.randn(vocab, width, generator=gen, requires_grad=True)
+    labels = torch.randint(0, vocab, (batch, length), generator=gen)
+    labels[:, :5] = -100  # a prompt
+    labels[1, 9:] = -100  # right padding
+    return hidden, weight, labels
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 10_000])
+def test_chunked_loss_and_gradients_equal_full_logits(chunk, monkeypatch):
+    hidden, weight, labels = _case()
+    expected = _reference(hidden, weight, labels)
+    want_h, want_w = torch.autograd.grad(expected * 0.25, (hidden, weight))
+    monkeypatch.setattr(fused, "chunk_positions", lambda vocab, budget=None: chunk)
+    got = fused.supervised_loss(hidden, labels, weight, "chunked")
+    got_h, got_w = torch.autograd.grad(got * 0.25, (hidden, weight))  # a scaled loss, as DeepSpeed accumulates
+    assert float(got.detach()) == pytest.approx(float(expected.detach()), abs=1e-6)
+    assert torch.allclose(got_h, want_h, atol=1e-7) and torch.allclose(got_w, want_w, atol=1e-7)
+
+
+def test_a_frozen_head_gets_no_gradient_and_the_hidden_states_still_do():
+    hidden, weight, labels = _case(seed=1)
+    weight.requires_grad_(False)
+    got = fused.supervised_loss(hidden, labels, weight, "chunked")
+    (want_h,) = torch.autograd.grad(_reference(hidden, weight, labels), hidden)
+    (got_h,) = torch.autograd.grad(got, hidden)
+    assert torch.allclose(got_h, want_h, atol=1e-7) and weight.grad is None
+
+
+def test_only_supervised_positions_reach_the_head():
+    """Hidden states at positions with nothing to predict are never multiplied by the head: NaN there
+    leaves the loss finite (full logits would carry it into the softmax of every position)."""
+    hidden, weight, labels = _case(seed=2)
+    unsupervised = torch.cat([labels[:, 1:] == -100, torch.ones(labels.shape[0], 1, dtype=torch.bool)], dim=1)
+    poisoned = hidden.detach().clone()
+    poisoned[unsupervised] = float("nan")
+    got = fused.supervised_loss(poisoned, labels, weight.detach(), "chunked")
+    assert torch.isfinite(got) and float(got) == pytest.approx(float(_reference(hidden, weight, labels)), abs=1e-6)
+
+
+def test_the_chunk_bounds_the_logits_held_at_once():
+    assert fused.chunk_positions(128256) * 128256 * 4 <= fused.CHUNK_BYTES
+    assert fused.chunk_positions(10**12) == 1
+
+
+def test_kernel_choice_per_device(monkeypatch):
+    assert fused.choose_loss(False, "cuda:0").name == "plain"
+    assert fused.choose_loss(True, "cpu").name == "chunked"
+    monkeypatch.setattr(fused.importlib.util, "find_spec", lambda name: None)
+    choice = fused.choose_loss(True, "cuda:0")
+    assert choice.name == "chunked" and "harness[liger]" in choice.reason
+    monkeypatch.setattr(fused.importlib.util, "find_spec", lambda name: object())
+    assert fused.choose_loss(True, "cuda:0").name == "liger"
+
+
+def _plan(**kw):
+    base = dict(name="finetune", lr=5e-3, global_batch=8, micro_batch=4, train_llm=True, zero_stage=2,
+                checkpoint_every=100, seed=3, max_steps=4)
+    return StagePlan(**(base | kw))
+
+
+def _train(tiny, tmp_path, **kw):
+    model = tiny.build_tiny_llava()
+    # No parameter is kept whole under ZeRO-3 (tiny ones are, by default): the head's weight is partitioned.
+    (tmp_path / "ds.json").parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "ds.json").write_text('{"zero_optimization": {"stage3_param_persistence_threshold": 0}}')
+    result = run_stage(_plan(deepspeed_config=str(tmp_path / "ds.json"), **kw), model, tiny.tiny_samples(32), tiny.PAD, tmp_path / "stage", tmp_path / "m.jsonl",
+                       resume=False)
+    return result
+
+
+@pytest.mark.parametrize("setting", [
+    {"zero_stage": 2},
+    {"zero_stage": 3},
+    {"zero_stage": 3, "lora": {"r": 4, "alpha": 8, "dropout": 0.0}},
+    {"zero_stage": 2, "name": "align", "train_llm": False, "lr": 1e-2},  # frozen LLM and head
+], ids=["zero2", "zero3", "zero3-lora", "align"])
+def test_a_stage_trains_the_same_with_the_fused_loss_on_and_off(tiny, tmp_path, setting):
+    plain = _train(tiny, tmp_path / "plain", fused_loss=False, **setting)
+    chunked = _train(tiny, tmp_path / "fused", fused_loss=True, **setting)
+    assert plain.loss_kernel.startswith("plain") and chunked.loss_kernel.startswith("chunked")
+    assert len(plain.losses) == 4 and plain.losses[-1] < plain.losses[0]
+    assert chunked.losses == pytest.approx(plain.losses, abs=2e-5)  # steps 2-4 follow the gradients of 1-3
+
+
+def test_model_flops_count_the_head_only_where_it_runs(tiny):
+    from harness_plugins.recipes.llava15.metrics import flops_model_of
+    from harness_plugins.recipes.llava15.stage import set_trainable
+
+    model = set_trainable(tiny.build_tiny_llava(), train_llm=True, lora=None)
+    flops = flops_model_of(model)
+    head = model.get_output_embeddings().weight.numel()
+    assert (flops.head_trained, flops.head_frozen) == (head, 0)
+    every = flops.step_flops(tokens=40, seq_len=12, images=4)
+    assert flops.step_flops(tokens=40, seq_len=12, images=4, head_tokens=40) == every
+    assert every - flops.step_flops(tokens=40, seq_len=12, images=4, head_tokens=10) == pytest.approx(6 * head * 30)
+    frozen = flops_model_of(set_trainable(tiny.build_tiny_llava(), train_llm=False, lora=None))
+    assert (frozen.head_trained, frozen.head_frozen) == (0, head)
