@@ -115,3 +115,17 @@ def test_model_flops_count_the_head_only_where_it_runs(tiny):
     assert every - flops.step_flops(tokens=40, seq_len=12, images=4, head_tokens=10) == pytest.approx(6 * head * 30)
     frozen = flops_model_of(set_trainable(tiny.build_tiny_llava(), train_llm=False, lora=None))
     assert (frozen.head_trained, frozen.head_frozen) == (0, head)
+
+
+def test_recipe_settings_reach_the_stage_plans():
+    """recipe.fused_loss (default on) and LLaVA-1.5's group_by_modality_length default (finetune only)."""
+    from harness_plugins.recipes.llava15.settings import Llava15Settings
+    from harness_plugins.recipes.llava15.train import stage_plans
+
+    recipe = Llava15Settings()
+    align, finetune = stage_plans(recipe, seed=0, on_gpu=False)
+    assert align.fused_loss and finetune.fused_loss
+    assert (align.group_by_modality_length, finetune.group_by_modality_length) == (False, True)
+    recipe.fused_loss, recipe.finetune.group_by_modality_length = False, False
+    align, finetune = stage_plans(recipe, seed=0, on_gpu=False)
+    assert not align.fused_loss and not finetune.fused_loss and not finetune.group_by_modality_length

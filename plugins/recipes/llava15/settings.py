@@ -33,6 +33,8 @@ class StageSettings:
     epochs: float = 1.0
     max_steps: Optional[int] = None  # stop early (after this many optimizer steps)
     zero_stage: int = 2
+    # LLaVA's length-grouped sampler (--group_by_modality_length): LLaVA-1.5 sets it for finetune only
+    group_by_modality_length: bool = False
 
 
 @dataclass
@@ -48,7 +50,8 @@ class LoraSettings:
 @dataclass
 class Llava15Settings:
     align: StageSettings = field(default_factory=lambda: StageSettings(lr=1e-3, global_batch=256, zero_stage=2))
-    finetune: StageSettings = field(default_factory=lambda: StageSettings(lr=2e-5, global_batch=128, zero_stage=3))
+    finetune: StageSettings = field(default_factory=lambda: StageSettings(lr=2e-5, global_batch=128, zero_stage=3,
+                                                                          group_by_modality_length=True))
     schedule: str = "cosine"
     warmup_ratio: float = 0.03
     weight_decay: float = 0.0
@@ -61,6 +64,9 @@ class Llava15Settings:
     # a user DeepSpeed JSON merged over the generated one; its contents are part of the training hash
     deepspeed_config: Optional[str] = field(default=None, metadata={"hash": "contents"})
     checkpoint_every: int = 500  # optimizer steps between DeepSpeed checkpoints (and at each stage end)
+    # logits only at supervised positions and never all at once (liger-kernel on CUDA, chunked elsewhere);
+    # false: full logits and transformers' own loss
+    fused_loss: bool = True
 
 
 # Dotted overrides of the settings above. "organism" is picked automatically for tiny backbones so
