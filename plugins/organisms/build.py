@@ -19,11 +19,12 @@ from harness.errors import HarnessError, unknown_name
 from harness.runs import replace_dir
 
 from .corpus import TextSource, scene_corpus, stream, tokenizer_texts
-from .pretrain import pretrain, token_blocks
+from .pretrain import HELDOUT_SEED, heldout_bits_per_character, pretrain, token_blocks
 from .specs import BATCH_SIZE, ORGANISMS, TRAIN_SEQ_LEN, OrganismSpec
 
 PACKAGED = Path(__file__).parent  # where the shipped organisms live
 TOKENIZER_DOCS = {"full": 20_000, "quick": 1_000}
+HELDOUT_DOCS = {"full": 200, "quick": 20}  # corpus documents the held-out loss is measured on
 VISION_BUILDER = "harness_plugins.vision.organism"
 BUILD_COMMAND = "harness organisms build"
 
@@ -61,6 +62,7 @@ def build_llama_organism(spec: OrganismSpec, out_dir: Path, seed: int = 0, quick
         blocks: Iterator[list[int]] = token_blocks(stream(source, seed), tokenizer, TRAIN_SEQ_LEN)
         result = pretrain(model, blocks, budget, TRAIN_SEQ_LEN, BATCH_SIZE, seed,
                           on_step=(lambda d, t, loss: progress(spec.name, d, t, loss)) if progress else None)
+        heldout = heldout_bits_per_character(model, tokenizer, list(source(HELDOUT_SEED, HELDOUT_DOCS[mode])))
         # fp16 storage halves the shipped size; config.json says float32, so from_pretrained upcasts.
         model.config.dtype = torch.float32
         model.save_pretrained(str(tmp), state_dict={k: v.to(torch.float16) for k, v in model.state_dict().items()})
@@ -69,7 +71,8 @@ def build_llama_organism(spec: OrganismSpec, out_dir: Path, seed: int = 0, quick
             "command": f"{BUILD_COMMAND}{' --quick' if quick else ''} --only {spec.name} --seed {seed}",
             "vocab_size": len(tokenizer), "params": sum(p.numel() for p in model.parameters()),
             "token_budget": budget, "train_seq_len": TRAIN_SEQ_LEN, "batch_size": BATCH_SIZE,
-            "tokenizer_docs": TOKENIZER_DOCS[mode], "pretrain": asdict(result), "spec": asdict(spec),
+            "tokenizer_docs": TOKENIZER_DOCS[mode], "pretrain": asdict(result), "heldout": heldout,
+            "spec": asdict(spec),
             # bit-identical rebuilds need the same thread count and torch build (CPU matmul reduction order)
             "threads": torch.get_num_threads(), "torch": torch.__version__,
         }

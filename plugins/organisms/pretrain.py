@@ -81,3 +81,23 @@ def pretrain(model, blocks: Iterator[list[int]], token_budget: int, seq_len: int
     tail = losses[-max(1, steps // 10):]
     return PretrainResult(steps=steps, tokens=steps * seq_len * batch_size, first_loss=losses[0],
                           final_loss=sum(tail) / len(tail), seconds=time.perf_counter() - start)
+
+
+HELDOUT_SEED = 987_654  # a corpus seed the pretraining stream never reads (it reads seed * 1_000_003 + k)
+
+
+def heldout_bits_per_character(model, tokenizer, texts: list[str]) -> dict[str, float]:
+    """Loss on held-out documents: nats per token, and bits per character (comparable across tokenizers)."""
+    import torch
+
+    nats, tokens = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for text in texts:
+            ids = torch.tensor([tokenizer.encode(text) + [tokenizer.eos_token_id]])
+            n = ids.shape[1] - 1
+            nats += float(model(input_ids=ids, labels=ids).loss) * n
+            tokens += n
+    chars = sum(len(t) + 1 for t in texts)
+    return {"loss_per_token": round(nats / tokens, 4), "bits_per_character": round(nats / math.log(2) / chars, 4),
+            "docs": len(texts)}

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # PIL is only needed to render
     from PIL.Image import Image
 
-GENERATOR_VERSION = "2"  # bump when scenes, texts or questions generated from a seed change
+GENERATOR_VERSION = "4"  # bump when scenes, texts or questions generated from a seed change
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "diamond")
 COLOURS: dict[str, tuple[int, int, int]] = {

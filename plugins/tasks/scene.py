@@ -44,6 +44,15 @@ SCENE_TASKS: tuple[TaskSpec, ...] = (
         description=f"vqa_scene with each doc perturbed ({what}); for the stability analysis.",
     ) for perturbation, what in (("pixel_noise", "pixel noise"), ("paraphrase", "paraphrased question"))),
 )
+# The validation split of each task (other scenes): where hyperparameters and budgets are chosen.
+SCENE_TASKS += tuple(
+    TaskSpec(
+        name=f"{spec.name}_val", lmms_tasks=(f"{spec.name}_val",), primary_metric=spec.primary_metric,
+        include_path=TASKS_FOLDER, data="scene", prepare=PREPARE, capability_tags=spec.capability_tags,
+        aliases=tuple(f"{a}_val" for a in spec.aliases),
+        description=f"{spec.name} on the validation split (selection only; report on {spec.name}).",
+    ) for spec in SCENE_TASKS[:3]
+)
 
 
 @hookimpl

@@ -215,13 +215,17 @@ def build_clip_organism(out_dir: Path, seed: int = 0, quick: bool = False,
         shutil.rmtree(two_tower)
         tower.save_pretrained(str(tmp))
         processor.save_pretrained(str(tmp))
+        from .probe import probe_vision_tower
+
+        probe = probe_vision_tower(tmp, seed=seed) if not quick else None
         params = sum(p.numel() for p in tower.parameters())
         record = {
             "organism": "clip", "seed": seed, "mode": "quick" if quick else "full",
             "command": f"{BUILD_COMMAND}{' --quick' if quick else ''} --seed {seed}",
             "params": params, "weights_bytes": (tmp / "model.safetensors").stat().st_size,
             "num_image_tokens": (spec.image_size // spec.patch_size) ** 2, "threads": THREADS,
-            "build_seconds": round(time.perf_counter() - start, 1), "training": metrics, "spec": asdict(spec),
+            "build_seconds": round(time.perf_counter() - start, 1), "training": metrics, "probe": probe,
+            "spec": asdict(spec),
         }
         (tmp / "build.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         replace_dir(tmp, out_dir, shareable=True)

@@ -1,0 +1,146 @@
+"""The default miniature study against its floors: does every VLM perceive the image?
+
+Runs the README's three-task, three-backbone sweep on a fresh home (or reads a home that already
+holds it, ``--no-run``), then prints, per backbone: the perception question types of ``vqa_scene``
+(colour, shape, exists) with Wilson 95% intervals, exact match against the majority-answer and the
+blind (images blanked) baselines, scene-description attribute F1 and coordinate prediction, and the
+reasoning types, which get no floor: that is where backbones may differ. A benchmark, not a test: it
+reports numbers and wall time, and exits 1 when a floor is missed.
+
+    python benchmarks/study_floors.py                  # fresh temporary home, the full sweep
+    python benchmarks/study_floors.py --home H --no-run  # the table for a home that holds the sweep
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SWEEP = ["run", "-m", "task=vqa,description,coords", "backbone=llama1,llama2,llama3", "eval.blind=true"]
+PERCEPTION = ("colour", "shape", "exists")
+REASONING = ("count", "compare", "spatial", "composition")
+FLOOR_PERCEPTION = 0.80
+FLOOR_DESCRIPTION_F1 = 0.50
+
+
+def wilson(hits: float, n: int) -> tuple[float, float, float]:
+    """(rate, low, high): the Wilson score 95% interval (statsmodels), exact enough at 0/n and n/n."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    if n == 0:
+        return float("nan"), float("nan"), float("nan")
+    low, high = proportion_confint(hits, n, alpha=0.05, method="wilson")
+    return hits / n, float(low), float(high)
+
+
+def latest_runs(store: Any, task: str) -> dict[str, Any]:
+    """backbone -> its latest finished run of ``task``."""
+    runs: dict[str, Any] = {}
+    for run in sorted(store.runs(task=task), key=lambda r: r.created):
+        runs[run.backbone] = run
+    return runs
+
+
+def metric(store: Any, run_id: str, task: str, name: str) -> tuple[float | None, float | None]:
+    for row in store.metrics(run_id):
+        if row.task == task and row.metric == name:
+            return row.value, row.stderr
+    return None, None
+
+
+def blind_metric(store: Any, run_id: str, task: str, name: str) -> float | None:
+    """The blind pass's value of ``name`` (stored as the task ``<task>@blind``), or None without one."""
+    from harness.evaluation.blind import blind_task
+
+    value, _ = metric(store, run_id, blind_task(task), name)
+    return value
+
+
+def fmt(rate: float, low: float, high: float) -> str:
+    return f"{rate:.3f} [{low:.2f}, {high:.2f}]"
+
+
+def study_rows(home: Path) -> tuple[list[list[str]], list[str]]:
+    """The floors table (rows of cells) and the list of missed floors."""
+    from harness.store import open_store
+
+    missed: list[str] = []
+    rows: list[list[str]] = []
+    with open_store(home / "results.sqlite") as store:
+        vqa = latest_runs(store, "vqa_scene")
+        desc = latest_runs(store, "scene_description")
+        coords = latest_runs(store, "coordinate_prediction")
+        for backbone in sorted(vqa):
+            run = vqa[backbone]
+            samples = store.samples(run.run_id, "vqa_scene")
+            cells = [backbone]
+            for qtype in PERCEPTION + REASONING:
+                scores = [s.score or 0.0 for s in samples if s.extra.get("doc", {}).get("qtype") == qtype]
+                rate, low, high = wilson(sum(scores), len(scores))
+                cells.append(f"{fmt(rate, low, high)} n={len(scores)}")
+                if qtype in PERCEPTION and not rate >= FLOOR_PERCEPTION:
+                    missed.append(f"{backbone} {qtype} {rate:.3f} < {FLOOR_PERCEPTION}")
+            rate, low, high = wilson(sum(s.score or 0.0 for s in samples), len(samples))
+            majority, _ = metric(store, run.run_id, "vqa_scene", "majority_baseline")
+            blind = blind_metric(store, run.run_id, "vqa_scene", "exact_match")
+            cells += [fmt(rate, low, high), f"{majority:.3f}" if majority is not None else "-",
+                      f"{blind:.3f}" if blind is not None else "-"]
+            if majority is None or not low > majority:
+                missed.append(f"{backbone} exact match interval [{low:.3f}, {high:.3f}] not above majority {majority}")
+            if backbone in desc:
+                f1, stderr = metric(store, desc[backbone].run_id, "scene_description", "attribute_f1")
+                blind_f1 = blind_metric(store, desc[backbone].run_id, "scene_description", "attribute_f1")
+                half = 1.96 * stderr if stderr else float("nan")
+                cells.append(f"{f1:.3f} ± {half:.2f}" + (f" (blind {blind_f1:.3f})" if blind_f1 is not None else ""))
+                if not (f1 or 0) >= FLOOR_DESCRIPTION_F1:
+                    missed.append(f"{backbone} description F1 {f1} < {FLOOR_DESCRIPTION_F1}")
+            else:
+                cells.append("-")
+                missed.append(f"{backbone}: no scene_description run")
+            if backbone in coords:
+                hits = [s.score or 0.0 for s in store.samples(coords[backbone].run_id, "coordinate_prediction")]
+                cells.append(fmt(*wilson(sum(hits), len(hits))))
+            else:
+                cells.append("-")
+            rows.append(cells)
+    return rows, missed
+
+
+def print_table(rows: list[list[str]], seconds: float | None) -> None:
+    header = (["backbone"] + [f"{q}" for q in PERCEPTION + REASONING]
+              + ["exact match", "majority", "blind", "description F1", "coords within tol."])
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for cells in rows:
+        print("| " + " | ".join(cells) + " |")
+    print(f"floors: {', '.join(PERCEPTION)} >= {FLOOR_PERCEPTION}; exact-match interval above the majority "
+          f"baseline; description F1 >= {FLOOR_DESCRIPTION_F1}; 95% Wilson intervals")
+    if seconds is not None:
+        print(f"sweep wall time: {seconds:.0f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, default=None, help="HARNESS_HOME (default: a fresh temporary folder)")
+    parser.add_argument("--no-run", action="store_true", help="only read the home's store")
+    args = parser.parse_args(argv)
+    home = args.home or Path(tempfile.mkdtemp(prefix="study-floors-"))
+    seconds = None
+    if not args.no_run:
+        start = time.perf_counter()
+        subprocess.run(["harness", "--home", str(home), *SWEEP], check=True, env=os.environ.copy())
+        seconds = time.perf_counter() - start
+    rows, missed = study_rows(home)
+    print_table(rows, seconds)
+    for line in missed:
+        print(f"missed: {line}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

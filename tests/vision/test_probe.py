@@ -1,0 +1,40 @@
+"""The linear probe of a vision tower's features: it finds an attribute that is there, not one that is not,
+and on the shipped CLIP organism it measures what reaches the projector."""
+from __future__ import annotations
+
+import numpy as np
+
+from harness_plugins.vision.probe import ATTRIBUTES, probe_features, probe_vision_tower
+
+
+def _features(n: int, rng: np.random.Generator):
+    """Features that carry colour (one-hot, plus noise) and nothing else."""
+    colours = ["red", "green", "blue"]
+    labels, rows = [], []
+    for _ in range(n):
+        colour = colours[rng.integers(3)]
+        row = rng.normal(size=16)
+        row[colours.index(colour)] += 4.0
+        rows.append(row)
+        labels.append({"colour": colour, "shape": ["circle", "square"][rng.integers(2)],
+                       "size": ["small", "large"][rng.integers(2)], "region": ["top", "bottom"][rng.integers(2)]})
+    return np.stack(rows), labels
+
+
+def test_probe_reads_the_attribute_the_features_carry_and_not_the_others():
+    rng = np.random.default_rng(0)
+    result = probe_features(_features(400, rng), _features(300, rng))
+    assert set(result) == set(ATTRIBUTES)
+    assert result["colour"]["accuracy"] > 0.95
+    for attribute in ("shape", "size", "region"):  # random labels: no better than chance, within noise
+        assert result[attribute]["accuracy"] < 0.62, (attribute, result[attribute])
+
+
+def test_shipped_clip_organism_features_carry_colour_shape_and_size():
+    """Measured from the shipped weights on scenes no build used (the build record is not consulted)."""
+    from harness_plugins.vision.clip_encoder import ClipEncoder
+
+    result = probe_vision_tower(ClipEncoder().weights_dir(), train_scenes=200, heldout_scenes=100)["attributes"]
+    assert result["colour"]["accuracy"] > 0.85, result
+    assert result["shape"]["accuracy"] > result["shape"]["chance"] + 0.15, result
+    assert result["size"]["accuracy"] > result["size"]["chance"] + 0.1, result
