@@ -52,14 +52,35 @@ def test_fast_pixel_path_equals_the_image_processor():
     torch.testing.assert_close(pixel_values(images, processor, 64), expected, atol=1e-5, rtol=0)
 
 
+def heldout_retrieval_top1(tower, processor, fit: int = 1000, heldout: int = 256) -> float:
+    """Image -> description top-1 among ``heldout`` pairs, measured from the tower alone: a ridge map from
+    its pooled image embedding to the descriptions' word and bigram counts is fitted on ``fit`` scenes,
+    then each held-out image picks the nearest held-out description. Scenes come from a stream no
+    organism build draws from. Chance: 1 / ``heldout``."""
+    import numpy as np
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import Ridge
+
+    images, texts = scene_pairs(fit + heldout, seed=0, stream="test-retrieval")
+    with torch.no_grad():
+        embedded = tower(pixel_values=pixel_values(images, processor, 64)).pooler_output.numpy()
+    words = CountVectorizer(ngram_range=(1, 2)).fit(texts).transform(texts).toarray().astype(np.float32)
+    predicted = Ridge(alpha=1.0).fit(embedded[:fit], words[:fit]).predict(embedded[fit:])
+    truth = words[fit:]
+    similarity = (predicted / np.linalg.norm(predicted, axis=1, keepdims=True)) @ (
+        truth / np.linalg.norm(truth, axis=1, keepdims=True)).T
+    return float((similarity.argmax(axis=1) == np.arange(heldout)).mean())
+
+
 def test_packaged_organism_is_the_default_clip_and_learned_the_scenes():
     clip = ClipEncoder()
-    folder = clip.weights_dir()
-    record = json.loads((folder / "build.json").read_text())
-    assert record["mode"] == "full"
-    # Held-out image -> description retrieval among 256 pairs: chance is 1/256.
-    assert record["training"]["heldout_retrieval_top1"] > 10 / 256
+    assert json.loads((clip.weights_dir() / "build.json").read_text())["mode"] == "full"
     model = clip.load_model()
-    pixels = pixel_values(scene_pairs(2, seed=1, stream="test")[0], clip.load_image_processor(), 64)
+    processor = clip.load_image_processor()
+    # Measured here from the shipped weights, not read from the build record: 36/256 for the organism
+    # shipped on 2026-12-02, 7/256 for an untrained tower of the same shape (a linear read-out finds some
+    # colour in random features), chance 1/256.
+    assert heldout_retrieval_top1(model, processor) > 16 / 256
+    pixels = pixel_values(scene_pairs(2, seed=1, stream="test")[0], processor, 64)
     with torch.no_grad():
         assert clip.features(model, pixels).shape == (2, 64, clip.info().feature_dim)
