@@ -64,4 +64,5 @@ class Backbone(CardBacked, ABC):
 
     @abstractmethod
     def stop_token_ids(self, tokenizer: Any) -> list[int]:
-        """Token ids that end an assistant turn (generation stops at any of them)."""
+        """Token ids that end an assistant turn (generation stops at any of them), the one the chat
+        format writes at a turn's end first: exports name it as EOS for stock tools."""

@@ -117,7 +117,8 @@ class ChatFormat:
         return (bos, eos)
 
     def stop_tokens(self, bos: str, eos: str) -> tuple[str, ...]:
-        """Tokens that end an assistant turn."""
+        """Tokens that end an assistant turn, first the one the format writes there (what training
+        supervises at a turn's end; an export names it as its tokenizer's EOS, for stock tools)."""
         return (eos,)
 
     def pieces(self, system: str | None, turns: list[Turn], bos: str, eos: str, image: str) -> list[Piece]:

@@ -95,7 +95,7 @@ def render_prompt(conversation: Sequence[dict], tokenizer: Any, chat_format: str
 
 
 def stop_token_ids(tokenizer: Any, chat_format: str) -> list[int]:
-    """Ids that end an assistant turn in ``chat_format``."""
+    """Ids that end an assistant turn in ``chat_format``, the format's own turn end first."""
     fmt = get_format(chat_format)
     found = [token_id(tokenizer, t) for t in fmt.stop_tokens(tokenizer.bos_token, tokenizer.eos_token)]
     return [t for t in found if t is not None]

@@ -5,11 +5,12 @@ module directly writes near-empty tensors, a known LLaVA pitfall). LoRA adapters
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -65,30 +66,42 @@ def materialize(state: dict[str, Any], build_model: Callable[[], Any], lora: Opt
     return model
 
 
-def model_card(*, backbone: str, vision: str, data: str, recipe: str, training_hash: str,
-               stages: list[dict[str, Any]]) -> str:
-    lines = [
-        "---", "library_name: transformers", "pipeline_tag: image-text-to-text", "tags: [llava, harness]", "---", "",
-        f"# LLaVA ({backbone} + {vision})", "",
-        "A standard `LlavaForConditionalGeneration` checkpoint trained by the `harness` project.", "",
-        f"- **LLM backbone:** {backbone}", f"- **Vision encoder:** {vision} (frozen)", f"- **Training data:** {data}",
-        f"- **Recipe:** {recipe}", f"- **Training hash:** `{training_hash}`", "", "## Stages", "",
-        "| stage | steps | first loss | final loss | tokens/s |", "|---|---|---|---|---|",
-    ]
-    for s in stages:
-        first = f"{s['first_loss']:.4f}" if s.get("first_loss") is not None else "-"
-        final = f"{s['final_loss']:.4f}" if s.get("final_loss") is not None else "-"
-        lines.append(f"| {s['name']} | {s['steps']} | {first} | {final} | {s['tokens_per_s']:,.0f} |")
-    lines += ["", "Load with `LlavaForConditionalGeneration.from_pretrained(path)` and `AutoProcessor.from_pretrained(path)`.", ""]
-    return "\n".join(lines)
+def declare_turn_end(model: Any, processor: Any, stop_token_ids: Sequence[int]) -> Any:
+    """Name the chat format's turn end (``stop_token_ids[0]``) where stock tools look for EOS.
+
+    lmms-eval's ``llava_hf`` (and most serving code) stops at ``tokenizer.eos_token_id`` alone, so a
+    LLaMA-3 export whose tokenizer names ``<|end_of_text|>`` runs past ``<|eot_id|>``, the token its
+    training wrote at every turn's end. Sets the model's generation config and text config to every
+    stop id, the turn end first, and returns a copy of ``processor`` whose tokenizer names the turn end
+    as EOS. The training tokenizer itself is left alone: the align stage's ``plain`` format still ends
+    captions with the backbone's own EOS, which stays a stop id.
+    """
+    if not stop_token_ids:
+        return processor
+    turn_end = int(stop_token_ids[0])
+    eos = model.generation_config.eos_token_id
+    eos = eos if isinstance(eos, list) else [] if eos is None else [eos]
+    ids = list(dict.fromkeys([turn_end, *map(int, stop_token_ids), *eos]))
+    model.generation_config.eos_token_id = ids
+    model.config.text_config.eos_token_id = ids
+    if processor is None:
+        return None
+    processor = copy.deepcopy(processor)
+    processor.tokenizer.eos_token = processor.tokenizer.convert_ids_to_tokens(turn_end)
+    return processor
 
 
 def export_checkpoint(model: Any, out_dir: Path, *, processor: Any = None, readme: str = "",
-                      harness_meta: Optional[dict[str, Any]] = None) -> Path:
-    """Write model (safetensors), processor (with chat template), README and harness.json; atomic."""
+                      harness_meta: Optional[dict[str, Any]] = None, stop_token_ids: Sequence[int] = ()) -> Path:
+    """Write model (safetensors), processor (with chat template), README and harness.json; atomic.
+
+    ``stop_token_ids``: the backbone's (:meth:`Backbone.stop_token_ids`, turn end first), declared
+    by :func:`declare_turn_end` for stock tools.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise FileExistsError(f"{out_dir} exists")
+    processor = declare_turn_end(model, processor, stop_token_ids)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
     try:

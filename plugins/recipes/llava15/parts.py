@@ -23,6 +23,12 @@ class Parts:
     num_image_tokens: int
     description: dict[str, str]  # backbone, vision, data: for the model card
     hidden_size: Optional[int] = None  # the LLM's, for the DeepSpeed config's "auto" bucket sizes
+    stop_token_ids: tuple[int, ...] = ()  # ids that end an assistant turn, the chat format's turn end first
+
+    @property
+    def turn_end(self) -> Optional[str]:
+        """The token that ends an assistant turn in the backbone's chat format (the export's EOS)."""
+        return self.processor.tokenizer.convert_ids_to_tokens(self.stop_token_ids[0]) if self.stop_token_ids else None
 
 
 def build_parts(cfg: Any, device: str = "cpu") -> Parts:
@@ -74,6 +80,7 @@ def build_parts(cfg: Any, device: str = "cpu") -> Parts:
                    "vision": f"{cfg.vision.name} ({cfg.vision.path or cfg.vision.variant})",
                    "attention": f"{choice.name} ({choice.reason})"},
         read_config(backbone.weights_dir(**b_args), "backbone.path").get("hidden_size"),
+        tuple(backbone.stop_token_ids(tokenizer)),
     )
 
 

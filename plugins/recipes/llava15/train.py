@@ -143,7 +143,8 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], configs:
     import torch
 
     from harness_plugins.recipes.llava15.export import (
-        export_checkpoint, gathered_state_dict, materialize, model_card, save_safetensors)
+        export_checkpoint, gathered_state_dict, materialize, save_safetensors)
+    from harness_plugins.recipes.llava15.model_card import model_card
     from harness_plugins.recipes.llava15.samples import RenderedSamples
 
     cfg, training_hash = resolved.config, resolved.hashes["training"]
@@ -188,12 +189,14 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], configs:
         model = materialize(weights, parts.build_model, plans[1].lora)
         readme = model_card(backbone=parts.description["backbone"], vision=parts.description["vision"], data=data_desc,
                             recipe=f"llava15 (profile {cfg.recipe.profile})", training_hash=training_hash,
-                            stages=[summaries[s] for s in STAGES if s in summaries])
+                            stages=[summaries[s] for s in STAGES if s in summaries], path=export_dir.resolve(),
+                            turn_end=parts.turn_end)
         meta = {"training_hash": training_hash, "hashes": resolved.hashes, "config": resolved.as_dict(),
                 "summary": summaries}
         if export_dir.exists():  # a half-recorded export of this run (killed before training.json said so)
             shutil.rmtree(export_dir)
-        export_checkpoint(model.to(torch.float32), export_dir, processor=parts.processor, readme=readme, harness_meta=meta)
+        export_checkpoint(model.to(torch.float32), export_dir, processor=parts.processor, readme=readme, harness_meta=meta,
+                          stop_token_ids=parts.stop_token_ids)
         state.stages_done.append("finetune")
         state.status, state.export = "finished", str(export_dir)
         state.save(run_dir)
