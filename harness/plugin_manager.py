@@ -137,7 +137,10 @@ def load_plugins(extra: Iterable[tuple[str, object]] = (), entry_points: bool = 
                 _collected.append(Entry(spec, _info.name, _info.dist))
 
             try:
-                impl.function(register=register)
+                # Through pluggy (HARNESS_TRACE_HOOKS traces it), one plugin at a time (each registration
+                # is attributed to its plugin, and one plugin's failure does not stop the others).
+                others = [p for p in pm.get_plugins() if p is not impl.plugin]
+                pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
             except Exception as exc:
                 errors.append(LoadError(info.name, info.dist, info.version, "register", first_line(exc)))
                 continue

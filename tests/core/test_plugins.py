@@ -61,3 +61,16 @@ def test_harness_load_plugins_restricts_third_party_distributions(tmp_path, home
     named = plugins_json(site, home, env={"HARNESS_LOAD_PLUGINS": "extra-plugin"})
     assert "extra_plugin" in {p["name"] for p in named["plugins"]}
     assert all(p["dist"] in ("harness", "extra-plugin") for p in named["plugins"])
+
+
+def test_harness_trace_hooks_traces_each_plugins_hook_calls_to_stderr(tmp_path, home):
+    site = make_dist(tmp_path / "site", "traced-plugin", "traced_plugin", BACKBONE.format(name="tracedbone"))
+    env = {"PYTHONPATH": str(site)}
+    traced = run_cli(["list", "backbones"], home=home, env={**env, "HARNESS_TRACE_HOOKS": "1"})
+    assert traced.returncode == 0, traced.stderr
+    calls = [line.strip() for line in traced.stderr.splitlines() if line.strip().startswith("register_")]
+    # every registration hook, once per plugin implementing it: the built-ins and the third-party one
+    assert calls.count("register_backbones [hook]") >= 2 and "register_tasks [hook]" in calls
+    assert "tracedbone" in traced.stdout
+    quiet = run_cli(["list", "backbones"], home=home, env=env)
+    assert quiet.returncode == 0 and "[hook]" not in quiet.stderr
