@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-XFORMERS_HINT = "pip install 'harness[xformers]' with torch 2.10.0 (xformers 0.0.35 wheels are built for it)"
+XFORMERS_HINT = "pip install 'harness[xformers]' (it pins torch 2.10.0 and torchvision 0.25.0: xformers 0.0.35's kernels are built for that torch)"
 
 
 def register_attention_function(name: str, function: Callable[..., Any]) -> str:
