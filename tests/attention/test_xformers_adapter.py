@@ -168,3 +168,27 @@ def test_aligned_bias_keeps_broadcast_heads_broadcast():
     grouped = mask.unsqueeze(1).expand(2, 4, 8, 5, 13)  # (B, G, R, Q, KV) as to_kernel_layout lays GQA out
     aligned = aligned_bias(grouped)
     assert torch.equal(aligned, grouped) and aligned.stride(1) == aligned.stride(2) == 0
+
+
+def plain_sdpa(q, k, v, mask, scale):
+    """The independent reference: grouped-query keys/values unpacked to one per query head (query head h
+    reads key/value head h // (q_heads / kv_heads)) and torch's SDPA on transformers' (B, H, S, D) layout."""
+    rep = q.shape[1] // k.shape[1]
+    k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
+    if mask is None:  # decoder without a mask: causal, the last query aligned with the last key
+        q_len, kv_len = q.shape[2], k.shape[2]
+        mask = (torch.arange(kv_len)[None, :] <= torch.arange(q_len)[:, None] + (kv_len - q_len))
+    return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale).transpose(1, 2)
+
+
+@pytest.mark.parametrize("q_heads,kv_heads", [(8, 8), (8, 2), (8, 1), (6, 3)])  # llama1/2 and llama3 organisms: 8/8, 8/2
+@pytest.mark.parametrize("q_len,kv_len,left_pad", [(7, 7, None), (7, 7, [0, 5]), (1, 9, None), (3, 9, [2, 0])])
+def test_adapter_matches_plain_sdpa_on_the_unpacked_grouped_query_layout(q_heads, kv_heads, q_len, kv_len, left_pad):
+    q, k, v = qkv(q_heads=q_heads, kv_heads=kv_heads, q_len=q_len, kv_len=kv_len, dim=16, seed=q_heads + kv_len)
+    mask = causal_padding_mask(2, q_len, kv_len, left_pad) if left_pad else None
+    got, _ = adapter(module(q_heads, kv_heads), q, k, v, mask, scaling=0.3)
+    # Query rows that see no key at all (padding queries, whose output nothing reads) are left out:
+    # there the adapter averages, as eager attention does, and SDPA gives zeros.
+    seen = mask.any(-1)[:, 0] if mask is not None else torch.ones(2, q_len, dtype=torch.bool)
+    assert seen.any(-1).all()
+    torch.testing.assert_close(got[seen], plain_sdpa(q, k, v, mask, 0.3)[seen], rtol=1e-5, atol=1e-5)
