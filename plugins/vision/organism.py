@@ -1,6 +1,7 @@
 """The tiny CLIP organism: a small ViT trained contrastively (CLIP's loss) on the scene world's
-images and descriptions with a small text tower, seeded and deterministic. Only the vision tower
-and its image processor ship; the text tower and its word-level vocabulary are build-time only.
+images and descriptions with a small text tower, seeded and deterministic, plus a region-phrase
+loss on the patch tokens LLaVA reads (:mod:`.region_loss`). Only the vision tower and its image
+processor ship; the text tower and its word-level vocabulary are build-time only.
 
     build_clip_organism(Path("plugins/organisms/clip"), seed=0, quick=False)   # harness organisms build
 """
@@ -39,11 +40,14 @@ class ClipOrganismSpec:
     text_max_len: int = 128
     projection_dim: int = 64
     batch_size: int = 64
-    learning_rate: float = 1e-3
-    warmup_steps: int = 20
-    steps: int = 250
+    learning_rate: float = 2e-3
+    warmup_steps: int = 40
+    # Probe (held-out objects) by budget, region loss on: 250 steps shape 0.69, 500 0.81, 1000 0.90
+    steps: int = 1000
     train_scenes: int = 4000
     heldout_scenes: int = 256
+    feature_layer: int = -2  # the hidden state LLaVA's projector reads; the region loss trains it
+    region_weight: float = 1.0  # weight of the region-phrase loss (0: image-level CLIP loss only)
 
 
 QUICK = ClipOrganismSpec(steps=4, train_scenes=96, heldout_scenes=32, batch_size=32, warmup_steps=1)
@@ -75,16 +79,19 @@ class WordVocab:
         return ids, mask
 
 
-def scene_pairs(n: int, seed: int, stream: str) -> tuple[list[Any], list[str]]:
-    """``n`` (image, description) pairs from the scene world; ``stream`` keeps train and held-out apart."""
+def scene_samples(n: int, seed: int, stream: str) -> tuple[list[Any], list[str], list[Any]]:
+    """``n`` (image, description, scene) triples from the scene world; ``stream`` keeps train and
+    held-out apart."""
     from harness_plugins.scene.world import describe, generate_scene, render
 
     rng = random.Random(f"clip-organism:{stream}:{seed}")  # a string seed hashes deterministically
-    images, texts = [], []
-    for _ in range(n):
-        scene = generate_scene(rng)
-        images.append(render(scene))
-        texts.append(describe(scene))
+    scenes = [generate_scene(rng) for _ in range(n)]
+    return [render(s) for s in scenes], [describe(s) for s in scenes], scenes
+
+
+def scene_pairs(n: int, seed: int, stream: str) -> tuple[list[Any], list[str]]:
+    """``n`` (image, description) pairs from the scene world; ``stream`` keeps train and held-out apart."""
+    images, texts, _ = scene_samples(n, seed, stream)
     return images, texts
 
 
@@ -132,12 +139,20 @@ def train(spec: ClipOrganismSpec, seed: int,
 
     from .images import image_processor
 
+    from .region_loss import object_phrases, region_loss, region_targets
+
     processor = image_processor(spec.image_size)
-    images, texts = scene_pairs(spec.train_scenes, seed, "train")
+    images, texts, scenes = scene_samples(spec.train_scenes, seed, "train")
     held_images, held_texts = scene_pairs(spec.heldout_scenes, seed, "heldout")
-    vocab = WordVocab(texts + held_texts)
+    _, phrases = object_phrases()
+    vocab = WordVocab(texts + held_texts + list(phrases))
     pixels = pixel_values(images, processor, spec.image_size)
     ids, mask = vocab.encode(texts, spec.text_max_len)
+    targets = region_targets(scenes)
+    phrase_ids, phrase_mask = vocab.encode(list(phrases), spec.text_max_len)
+    width = int(phrase_mask.sum(dim=1).max())
+    phrase_ids, phrase_mask = phrase_ids[:, :width], phrase_mask[:, :width]
+    grid = spec.image_size // spec.patch_size
     held_pixels = pixel_values(held_images, processor, spec.image_size)
     held_ids, held_mask = vocab.encode(held_texts, spec.text_max_len)
 
@@ -164,13 +179,19 @@ def train(spec: ClipOrganismSpec, seed: int,
         cursor += spec.batch_size
         width = int(mask[batch].sum(dim=1).max())  # pad to the batch's longest text, not text_max_len
         out = model(input_ids=ids[batch, :width], attention_mask=mask[batch, :width], pixel_values=pixels[batch],
-                    return_loss=True)
+                    return_loss=True, output_hidden_states=True)
+        loss = out.loss
+        if spec.region_weight:
+            hidden = out.vision_model_output.hidden_states[spec.feature_layer]
+            loss = loss + spec.region_weight * region_loss(
+                model, hidden, [scenes[i] for i in batch.tolist()], [targets[i] for i in batch.tolist()],
+                phrase_ids, phrase_mask, grid)
         optimizer.zero_grad()
-        out.loss.backward()
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         schedule.step()
-        losses.append(float(out.loss.detach()))
+        losses.append(float(loss.detach()))
         if progress is not None:
             progress(len(losses), spec.steps, losses[-1])
     model.eval()

@@ -35,6 +35,7 @@ def test_shipped_clip_organism_features_carry_colour_shape_and_size():
     from harness_plugins.vision.clip_encoder import ClipEncoder
 
     result = probe_vision_tower(ClipEncoder().weights_dir(), train_scenes=200, heldout_scenes=100)["attributes"]
-    assert result["colour"]["accuracy"] > 0.85, result
-    assert result["shape"]["accuracy"] > result["shape"]["chance"] + 0.15, result
-    assert result["size"]["accuracy"] > result["size"]["chance"] + 0.1, result
+    # shipped (600 fit / 300 held-out scenes): colour 0.97, shape 0.90, size 0.92; the image-text loss alone gave shape 0.62
+    assert result["colour"]["accuracy"] > 0.9, result
+    assert result["shape"]["accuracy"] > 0.75, result
+    assert result["size"]["accuracy"] > 0.8, result
