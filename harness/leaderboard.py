@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 
+from harness.evaluation.blind import blind_task, is_blind
 from harness.store import ResultsStore
 
 FORMATS = ("table", "markdown", "csv", "json")
@@ -27,11 +28,14 @@ class Cell:
     best: bool = False
     uncontrolled: bool = False
     highlighted: bool = False
+    blind: float | None = None  # the same metric with every image blanked (the blind baseline), when evaluated
 
     def text(self) -> str:
         out = f"{self.value:.4f}"
         if self.stderr is not None:
             out += f" ± {self.stderr:.4f}"
+        if self.blind is not None:
+            out += f" (blind {self.blind:.4f})"
         return out + (UNCONTROLLED_MARK if self.uncontrolled else "")
 
 
@@ -65,15 +69,17 @@ def build_leaderboard(store: ResultsStore, task: str | None = None,
     board = Leaderboard(tasks=[], backbones=[])
     seen: set[tuple[str, str]] = set()
     for run in store.runs(task=task):  # newest first: the first run seen per cell wins
-        metrics = [m for m in store.metrics(run.run_id) if m.primary]
-        for m in metrics:
+        rows = store.metrics(run.run_id)
+        blind = {(m.task, m.metric): m.value for m in rows if is_blind(m.task)}
+        for m in (m for m in rows if m.primary and not is_blind(m.task)):
             label = backbone_label(run.backbone, run.variant)
             key = (label, m.task)
             if key in seen or (task is not None and m.task != task):
                 continue
             seen.add(key)
             board.cells[key] = Cell(run.run_id, m.metric, m.value, m.stderr, m.higher_is_better,
-                                    run.controlled_hash, highlighted=run.run_id in made)
+                                    run.controlled_hash, highlighted=run.run_id in made,
+                                    blind=blind.get((blind_task(m.task), m.metric)))
     board.tasks = sorted({t for _, t in board.cells})
     board.backbones = sorted({b for b, _ in board.cells})
     for t in board.tasks:
@@ -125,7 +131,8 @@ def _metric_of(board: Leaderboard, task: str) -> str:
 def _footnotes(board: Leaderboard) -> list[str]:
     cells = board.cells.values()
     marks = (["* best comparable value in the column"] if any(c.best for c in cells) else []) + \
-        (["± standard error"] if any(c.stderr is not None for c in cells) else [])
+        (["± standard error"] if any(c.stderr is not None for c in cells) else []) + \
+        (["blind: the same metric with every image blanked"] if any(c.blind is not None for c in cells) else [])
     notes = ["", "; ".join(marks)] if marks else [""]
     if any(c.uncontrolled for c in board.cells.values()):
         notes.append(f"{UNCONTROLLED_MARK} breaks the controlled comparison: differs from the column's other "

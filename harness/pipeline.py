@@ -171,11 +171,14 @@ def run_cell(resolved: ResolvedConfig, store: ResultsStore) -> str:
 
 def _train_evaluate_store(resolved: ResolvedConfig, store: ResultsStore, specs: list[TaskSpec],
                           overrides: dict[str, dict], run_dir: Path) -> None:
+    from harness.evaluation.blind import blind_task
     from harness.evaluation.runner import evaluate
 
     cfg = resolved.config
     checkpoint, train_seconds = ensure_checkpoint(resolved)
     lmms_to_harness = {lmms: spec.name for spec in specs for lmms in spec.lmms_tasks}
+    blind = list(specs[0].lmms_tasks) if cfg.eval.blind else []  # the blind baseline of the run's own task
+    stored_as = {**lmms_to_harness, **{blind_task(lmms): blind_task(specs[0].name) for lmms in blind}}
     include_paths = sorted({spec.include_path for spec in specs if spec.include_path})
     result = evaluate(
         checkpoint, tasks=list(lmms_to_harness), include_path=include_paths[0] if len(include_paths) == 1 else (include_paths or None),
@@ -183,10 +186,10 @@ def _train_evaluate_store(resolved: ResolvedConfig, store: ResultsStore, specs: 
         max_new_tokens=cfg.eval.max_new_tokens, save_hidden_states=cfg.eval.save_hidden_states,
         cache_dir=store_path().parent / "cache" / "eval", task_overrides=overrides, seed=cfg.seed,
         primary_metrics={lmms: spec.primary_metric for spec in specs for lmms in spec.lmms_tasks},
-        attention=cfg.attention,
+        attention=cfg.attention, blind_tasks=blind,
     )
-    metrics = [dataclasses.replace(m, task=lmms_to_harness.get(m.task, m.task)) for m in result.metrics]
-    samples = [dataclasses.replace(s, task=lmms_to_harness.get(s.task, s.task)) for s in result.samples]
+    metrics = [dataclasses.replace(m, task=stored_as.get(m.task, m.task)) for m in result.metrics]
+    samples = [dataclasses.replace(s, task=stored_as.get(s.task, s.task)) for s in result.samples]
     store.add_run(
         RunRecord(
             run_id=run_dir.name, task=cfg.task.name, backbone=cfg.backbone.name, variant=cfg.backbone.variant,

@@ -57,6 +57,7 @@ class EvalConfig:
     batch_size: int = 32  # CPU organisms: about 4-5x the samples/s of batch 1 (benchmarks/test_eval_throughput.py)
     max_new_tokens: Optional[int] = None  # None: each task's own generation_kwargs (else 32)
     save_hidden_states: bool = False
+    blind: bool = False  # also evaluate the run's task with every image blanked (the blind baseline)
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit <= 0:

@@ -5,6 +5,8 @@
 
 Requests are batched (left padding), answered greedily in the checkpoint's chat format, cached per
 sample (see cache.py), and recorded with their confidences and, on request, hidden states.
+With ``blind=true`` every image is replaced by a blank one (see :func:`blank_like`): the blind
+baseline, which shows how much of a score needs the image; its answers are cached under keys of their own.
 """
 from __future__ import annotations
 
@@ -56,12 +58,13 @@ class HarnessVLM(lmms):
                  dtype: str = "auto", max_new_tokens: int | str | None = None, confidences: bool | str = True,
                  hidden_states: bool | str = False, cache: bool | str = True, cache_dir: str | None = None,
                  records_dir: str | None = None, attn_implementation: str | None = None,
-                 max_batch_size: int | None = None, prefetch: bool | str = False, **unknown: Any) -> None:
+                 max_batch_size: int | None = None, prefetch: bool | str = False, blind: bool | str = False,
+                 **unknown: Any) -> None:
         super().__init__()
         if unknown:
             raise HarnessError(f"unknown harness_vlm model_args {sorted(unknown)}",
                                "known: run, batch_size, device, dtype, max_new_tokens, confidences, hidden_states, "
-                               "cache, cache_dir, records_dir, attn_implementation, prefetch")
+                               "cache, cache_dir, records_dir, attn_implementation, prefetch, blind")
         if not run:
             raise HarnessError("harness_vlm needs model_args run=<run directory or checkpoint folder>")
         self.batch_size_per_device = int(batch_size)
@@ -75,6 +78,8 @@ class HarnessVLM(lmms):
         # benchmarks/eval_gpu.py measures it on a GPU.
         self.prefetch = _flag(prefetch)
         self.records_dir = Path(records_dir) if records_dir else None
+        self.blind = _flag(blind)  # every image replaced by a blank one (the blind baseline)
+        self.keep_loaded = False  # clean() keeps the model (evaluate() runs a blind pass after the first)
         device = device or default_device()
         self.checkpoint = resolve_checkpoint(run)
         if _flag(cache):
@@ -90,6 +95,7 @@ class HarnessVLM(lmms):
         if self.prefetch:
             self.engine.separate_preparation()
         self.dtype_name = str(self.engine.model.dtype)
+        self.blank_colour = blank_colour(self.engine.processor)
         self._device = self.engine.device
         # What the runner (or records_dir) turns into per-sample rows: task -> doc id -> record.
         self.records: dict[str, dict[int, dict[str, Any]]] = {}
@@ -167,7 +173,7 @@ class HarnessVLM(lmms):
             continuation = target if isinstance(target, str) else str(target(doc))
             fingerprint = self._task_fingerprint(doc_to_visual, task, split)
             key = request_key(self.checkpoint_id, fingerprint, doc_id, "loglikelihood", [context, continuation],
-                              {"dtype": self.dtype_name})
+                              self._blind_setting({"dtype": self.dtype_name}))
             cached = self.cache.get(key) if self.cache is not None else None
             self._choice_slots[i] = (task, int(doc_id), int(getattr(req, "idx", 0)), continuation)
             if cached is not None:
@@ -202,7 +208,10 @@ class HarnessVLM(lmms):
     def clean(self) -> None:
         """Release the model at the end of an evaluation (lmms-eval calls this). lmms' own clean()
         deletes nn.Module attributes (this class keeps its model in ``engine``) and runs a full
-        gc pass that frees nothing here and costs about 0.7 s on a CPU with lmms-eval loaded."""
+        gc pass that frees nothing here and costs about 0.7 s on a CPU with lmms-eval loaded.
+        ``keep_loaded`` keeps the model for another pass (the blind baseline) of the same evaluation."""
+        if self.keep_loaded:
+            return
         self.engine = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -257,8 +266,8 @@ class HarnessVLM(lmms):
 
     def _generation_key(self, item: tuple) -> tuple[str, dict]:
         _, context, gen_kwargs, doc_to_visual, doc_id, task, split = item
-        settings = {"max_new_tokens": self._max_new_tokens(gen_kwargs), "until": _until(gen_kwargs),
-                    "dtype": self.dtype_name, "greedy": True}
+        settings = self._blind_setting({"max_new_tokens": self._max_new_tokens(gen_kwargs), "until": _until(gen_kwargs),
+                                        "dtype": self.dtype_name, "greedy": True})
         key = request_key(self.checkpoint_id, self._task_fingerprint(doc_to_visual, task, split), doc_id,
                           "generate_until", [context], settings)
         return key, settings
@@ -271,7 +280,13 @@ class HarnessVLM(lmms):
             if not isinstance(v, Image.Image):
                 raise HarnessError(f"harness_vlm takes images only, the task gave a {type(v).__name__}",
                                    "use an image task (video and audio are not supported)")
+        if self.blind:
+            return [blank_like(v, self.blank_colour) for v in visuals]
         return [v.convert("RGB") for v in visuals]
+
+    def _blind_setting(self, settings: dict) -> dict:
+        """A blind answer is another answer: its cache key says so (seeing answers keep their keys)."""
+        return {**settings, "blind": True} if self.blind else settings
 
     def _prepare_generation_batch(self, batch: list) -> Any:
         """The batch's documents fetched, images decoded, prompts tokenized (on the worker thread with prefetch=true)."""
@@ -321,6 +336,21 @@ def out_of_memory_hint(batch_size: int) -> Iterator[None]:
         raise HarnessError(f"out of memory evaluating a batch of {batch_size}",
                            f"lower eval.batch_size (now {batch_size}; model_args batch_size= under lmms-eval's CLI) "
                            "and rerun: answers already computed come from the cache") from None
+
+
+def blank_colour(processor: Any) -> tuple[int, int, int]:
+    """The processor's mean pixel colour (0-255): a blank image of it normalises to zeros, and LLaVA-1.5
+    pads images to square with it. Mid-grey for a processor that states no mean."""
+    mean = getattr(getattr(processor, "image_processor", processor), "image_mean", None) or (0.5, 0.5, 0.5)
+    values = [float(m) for m in (mean if isinstance(mean, (list, tuple)) else [mean] * 3)][:3]
+    return tuple(int(round(255 * min(max(v, 0.0), 1.0))) for v in values)  # type: ignore[return-value]
+
+
+def blank_like(image: Any, colour: tuple[int, int, int]) -> Any:
+    """A uniform RGB image of ``colour`` with the size of ``image``; it then goes through the same processor."""
+    from PIL import Image
+
+    return Image.new("RGB", image.size, colour)
 
 
 def _until(gen_kwargs: dict) -> list[str]:

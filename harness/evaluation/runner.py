@@ -3,6 +3,10 @@
 Writes lmms-eval's results JSON and samples JSONL (plus the harness's per-sample records and
 hidden states) into ``output_dir`` all at once (staged, then renamed), and returns the records the
 results store keeps. Bad input fails with a one-line HarnessError before anything is written.
+
+``blind_tasks`` adds the blind baseline: those tasks evaluated again by the same loaded model with
+every image blanked (``harness_vlm`` ``blind=true``), written under ``output_dir/blind/`` and returned
+as records of the task ``<task>@blind`` (same metric names, same doc ids).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, unknown_name
+from harness.evaluation.blind import blind_task
 from harness.store.records import MetricRow, SampleRow
 from harness.evaluation.checkpoint import resolve_checkpoint
 
@@ -106,7 +111,8 @@ def evaluate(checkpoint_dir: Path, tasks: list[str | dict], include_path: str | 
              cache_dir: Path | None = None, task_overrides: dict[str, dict] | None = None,
              primary_metrics: dict[str, str] | None = None, data_hints: dict[str, str] | None = None,
              device: str | None = None, dtype: str = "auto", seed: int = 0, bootstrap_iters: int = 1000,
-             verbosity: str = "WARNING", attention: str | None = None) -> EvalResult:
+             verbosity: str = "WARNING", attention: str | None = None,
+             blind_tasks: list[str] | None = None) -> EvalResult:
     """Evaluate ``checkpoint_dir`` (a checkpoint or a run directory) on lmms-eval ``tasks``.
 
     ``tasks`` holds lmms-eval task names or task dicts ``{"task": name, "dataset_path": ...}``
@@ -118,6 +124,7 @@ def evaluate(checkpoint_dir: Path, tasks: list[str | dict], include_path: str | 
     per-sample response cache (None: no cache). ``output_dir`` must not exist or be empty.
     ``attention`` (``auto`` or a backend name) picks the attention kernel among the registered
     attention plugins; None keeps transformers' default. The choice and its reason are returned.
+    ``blind_tasks`` (a subset of ``tasks``) get a second, blind pass (see the module docstring).
     """
     started = time.perf_counter()
     overrides = {k: dict(v) for k, v in (task_overrides or {}).items()}
@@ -131,6 +138,10 @@ def evaluate(checkpoint_dir: Path, tasks: list[str | dict], include_path: str | 
         names.append(entry)
     tasks = names
     check_settings(tasks, batch_size, limit, max_new_tokens)
+    blind = [t for t in tasks if t in set(blind_tasks or ())]
+    if set(blind_tasks or ()) - set(tasks):
+        raise HarnessError(f"blind baseline asked for tasks not evaluated: {sorted(set(blind_tasks or ()) - set(tasks))}",
+                           "blind_tasks must be among the evaluated tasks")
     checkpoint = resolve_checkpoint(checkpoint_dir)
     output_dir = Path(output_dir)
     if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
@@ -158,8 +169,13 @@ def evaluate(checkpoint_dir: Path, tasks: list[str | dict], include_path: str | 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}.staging-"))
     try:
+        lm.keep_loaded = bool(blind)
         result = _run(lm, checkpoint, tasks, task_manager, overrides, staging, output_dir, limit, seed,
                       bootstrap_iters, verbosity, primary_metrics or {})
+        if blind:
+            lm.keep_loaded = False
+            _blind_pass(lm, result, checkpoint, blind, task_manager, overrides, staging, output_dir, limit, seed,
+                        bootstrap_iters, verbosity, primary_metrics or {})
         if output_dir.exists():
             output_dir.rmdir()
         os.rename(staging, output_dir)
@@ -170,6 +186,29 @@ def evaluate(checkpoint_dir: Path, tasks: list[str | dict], include_path: str | 
     if choice is not None:
         result.attention = f"{choice.name} ({choice.reason})"
     return result
+
+
+def _blind_pass(lm: Any, result: EvalResult, checkpoint: Path, tasks: list[str], task_manager: Any,
+                overrides: dict[str, dict], staging: Path, output_dir: Path, limit: int | None, seed: int,
+                bootstrap_iters: int, verbosity: str, primary_metrics: dict[str, str]) -> None:
+    """The blind baseline: ``tasks`` again, every image blanked, the same model; adds ``<task>@blind`` records."""
+    import dataclasses
+
+    hidden_states = lm.save_hidden_states
+    # The first pass's records are in ``result`` already; the blind pass keeps no hidden states.
+    lm.blind, lm.save_hidden_states, lm.records, lm.hidden, lm.choices, lm.task_dict = True, False, {}, {}, {}, {}
+    try:
+        blind = _run(lm, checkpoint, tasks, task_manager, overrides, staging / "blind", output_dir / "blind", limit,
+                     seed, bootstrap_iters, verbosity, primary_metrics)
+    finally:
+        lm.blind, lm.save_hidden_states = False, hidden_states
+    result.metrics.extend(dataclasses.replace(m, task=blind_task(m.task)) for m in blind.metrics)
+    result.samples.extend(dataclasses.replace(s, task=blind_task(s.task)) for s in blind.samples)
+    for task in tasks:
+        result.num_samples[blind_task(task)] = blind.num_samples.get(task, 0)
+        if task in blind.samples_jsonl:
+            result.samples_jsonl[blind_task(task)] = blind.samples_jsonl[task]
+    result.computed, result.cache_hits = blind.computed, blind.cache_hits  # lm's counters cover both passes
 
 
 def _run(lm: Any, checkpoint: Path, tasks: list[str], task_manager: Any, overrides: dict[str, dict], staging: Path,
