@@ -129,3 +129,9 @@ def test_recipe_settings_reach_the_stage_plans():
     recipe.fused_loss, recipe.finetune.group_by_modality_length = False, False
     align, finetune = stage_plans(recipe, seed=0, on_gpu=False)
     assert not align.fused_loss and not finetune.fused_loss and not finetune.group_by_modality_length
+
+
+def test_the_stage_result_keeps_its_engine_and_names_its_loss(tiny, tmp_path):
+    result = _train(tiny, tmp_path, zero_stage=2, max_steps=1)
+    assert result.engine is not None and hasattr(result.engine, "module")
+    assert result.summary()["loss_kernel"].startswith("chunked: on cpu")

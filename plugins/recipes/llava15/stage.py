@@ -71,8 +71,8 @@ class StageResult:
     first_loss: Optional[float] = None
     final_loss: Optional[float] = None
     model_flops: float = 0.0
-    loss_kernel: Optional[str] = None  # which loss computed it, and why (loss.choose_loss)
     engine: Any = field(default=None, repr=False)
+    loss_kernel: Optional[str] = None  # which loss computed it, and why (loss.choose_loss)
 
     def summary(self) -> dict[str, Any]:
         """The stored stage summary (JSON-ready)."""
