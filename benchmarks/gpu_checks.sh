@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every GPU-only measurement of the project in one pass (sized for a 15-minute device budget):
-# attention kernels (#3), the recipe's training step beside plain transformers + DeepSpeed (#5),
+# attention kernels (#3), the recipe's training step beside plain transformers + DeepSpeed (#5; the
+# recipe with its fused loss, with the full logits, and at micro-batch 16),
 # batched evaluation vs lmms-eval's llava_hf on a 1B+ LLaVA (#6). Each script also prints why a
 # backend could not run (xformers wheel built for another torch, llava_hf without decord...).
 #
@@ -27,5 +28,8 @@ step() {  # name, command...: run one benchmark, keep its output, note a failure
 }
 step attention timeout 180 python benchmarks/attention_gpu.py $mode
 step train timeout 300 python benchmarks/train_gpu.py $mode --json "$out/train.json"
+# the recipe with the full logits (recipe.fused_loss=false) at the same shape, then micro-batch 16 (the fused loss)
+step train_plain_loss timeout 150 python benchmarks/train_gpu.py $mode --only recipe --plain-loss --json "$out/train_plain_loss.json"
+step train_micro16 timeout 150 python benchmarks/train_gpu.py $mode --only recipe --micro 16 --checkpointing --json "$out/train_micro16.json"
 step eval timeout 240 python benchmarks/eval_gpu.py $mode --out "$out/eval.md"
 exit $status

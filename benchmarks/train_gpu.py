@@ -109,12 +109,14 @@ def measure_recipe(shape, args, device, dtype, cuda) -> dict:
     samples = synthetic_samples(shape, args.micro * steps)
     plan = StagePlan(name="finetune", lr=2e-5, global_batch=args.micro, micro_batch=args.micro, train_llm=True,
                      zero_stage=2, max_steps=steps, precision="bf16" if cuda else "fp32",
-                     gradient_checkpointing=args.checkpointing, checkpoint_every=10**9, warmup_ratio=0.03)
+                     gradient_checkpointing=args.checkpointing, checkpoint_every=10**9, warmup_ratio=0.03,
+                     fused_loss=not args.plain_loss)
     with tempfile.TemporaryDirectory() as tmp:
         # checkpoint_every is huge, but a stage always checkpoints at its end: measured steps exclude it.
         result = run_stage(plan, model, samples, 0, Path(tmp) / "stage", Path(tmp) / "metrics.jsonl", resume=False)
         rows = [json.loads(line) for line in (Path(tmp) / "metrics.jsonl").read_text().splitlines()][args.warmup:]
         engine = result.engine
+        kernel = result.loss_kernel
         from harness_plugins.recipes.llava15.metrics import flops_model_of
 
         flops = flops_model_of(engine.module)
@@ -124,8 +126,11 @@ def measure_recipe(shape, args, device, dtype, cuda) -> dict:
     tokens = sum(r["tokens"] for r in rows)
     seconds = sum(r["seconds"] for r in rows)
     images = args.micro * len(rows)
-    total_flops = flops.step_flops(tokens, images, shape.seq, images)
-    return _report("recipe (run_stage)", tokens, seconds, total_flops, peak)
+    # the fused loss runs the head at the supervised positions only (the text after the image tokens)
+    image_tokens = (shape.image_size // shape.patch) ** 2
+    head_tokens = None if args.plain_loss else images * (shape.seq - 1 - image_tokens)
+    total_flops = flops.step_flops(tokens=tokens, seq_len=shape.seq, images=images, head_tokens=head_tokens)
+    return _report(f"recipe (run_stage, loss {kernel.split(':')[0]})", tokens, seconds, total_flops, peak)
 
 
 def measure_baseline(shape, args, device, dtype, cuda) -> dict:
@@ -170,7 +175,8 @@ def measure_baseline(shape, args, device, dtype, cuda) -> dict:
     engine.destroy()
     del engine, model, optimizer
     images = args.micro * args.steps
-    return _report("baseline (transformers + DeepSpeed)", tokens, seconds, flops.step_flops(tokens, images, shape.seq, images), peak)
+    return _report("baseline (transformers + DeepSpeed)", tokens, seconds,
+                   flops.step_flops(tokens=tokens, seq_len=shape.seq, images=images), peak)
 
 
 def _report(name: str, tokens: float, seconds: float, flops: float, peak_gib: float | None) -> dict:
@@ -191,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--warmup", type=int, default=None)
     parser.add_argument("--only", choices=["recipe", "baseline"], default=None)
+    parser.add_argument("--plain-loss", action="store_true", help="the recipe with recipe.fused_loss=false (full logits)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     import torch
@@ -211,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     dtype = torch.bfloat16 if cuda else torch.float32
     name = torch.cuda.get_device_name() if cuda else "cpu"
     print(f"device {name}; shape {shape}; micro-batch {args.micro}; checkpointing {args.checkpointing}; "
+          f"recipe loss {'plain' if args.plain_loss else 'fused'}; "
           f"{args.warmup} warmup + {args.steps} measured steps", flush=True)
     rows = []
     if args.only in (None, "recipe"):

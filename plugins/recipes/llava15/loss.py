@@ -8,6 +8,7 @@ are those of transformers' ``ForCausalLMLoss`` (mean cross-entropy over supervis
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import types
 from dataclasses import dataclass
@@ -80,22 +81,19 @@ def _chunked_backward(ctx: Any, grad_output: Any) -> tuple[Any, ...]:
             grad_weight * grad_output if grad_weight is not None else None, None, None)
 
 
+@functools.cache
 def _chunked_function() -> Any:
+    """The autograd Function, made on first use (torch is not imported when this module is)."""
     import torch
 
     return type("ChunkedLinearCrossEntropy", (torch.autograd.Function,),
                 {"forward": staticmethod(_chunked_forward), "backward": staticmethod(_chunked_backward)})
 
 
-_FUNCTION: list[Any] = []  # the autograd Function, made on first use (torch is not imported at module import)
-
-
 def chunked_linear_cross_entropy(hidden: Any, weight: Any, targets: Any, chunk: int | None = None) -> Any:
     """Mean cross-entropy of ``hidden @ weight.T`` against ``targets`` (no ignored entries), computed
     ``chunk`` positions at a time; gradients for ``hidden`` and ``weight`` as autograd would give."""
-    if not _FUNCTION:
-        _FUNCTION.append(_chunked_function())
-    return _FUNCTION[0].apply(hidden, weight, targets, chunk or chunk_positions(weight.shape[0]))
+    return _chunked_function().apply(hidden, weight, targets, chunk or chunk_positions(weight.shape[0]))
 
 
 def linear_cross_entropy(hidden: Any, weight: Any, targets: Any, kernel: str) -> Any:
