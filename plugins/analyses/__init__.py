@@ -15,18 +15,20 @@ from harness.specs import AnalysisSpec
 ANALYSES = (
     AnalysisSpec("controlled", "harness_plugins.analyses.controlled:analyze",
                  description="Controlled comparison: the runs must differ in the backbone only"),
+    AnalysisSpec("competence", "harness_plugins.analyses.competence:analyze",
+                 description="Competence gate: each run against majority-answer, constant-answer and blind baselines"),
     AnalysisSpec("accuracy", "harness_plugins.analyses.accuracy:analyze",
-                 description="Accuracy with paired-bootstrap intervals per capability group; pairwise McNemar"),
+                 description="Accuracy with exact intervals (or over seeds) per group; pairwise tests, Holm-corrected"),
     AnalysisSpec("overlap", "harness_plugins.analyses.overlap:analyze",
-                 description="Different questions, or more questions? Per-item overlap, phi, kappa, verdict"),
+                 description="Different questions, or more questions? Overlap against the seed null, with verdicts"),
     AnalysisSpec("calibration", "harness_plugins.analyses.calibration:analyze", needs=("confidence",),
                  description="Calibration: ECE (equal-width, equal-mass), Brier, AUROC, reliability diagrams"),
     AnalysisSpec("stability", "harness_plugins.analyses.stability:analyze", needs=("hidden_states",),
-                 description="Representation stability under perturbations; layer-to-layer linear CKA"),
+                 description="Representation stability under perturbations; layer-to-layer debiased CKA"),
     AnalysisSpec("emergent", "harness_plugins.analyses.emergent:analyze",
-                 description="Emergent capabilities: near zero for older generations, rising for a newer one"),
+                 description="Emergent capabilities: absent in older generations, significantly present in a newer one"),
     AnalysisSpec("vision_bound", "harness_plugins.analyses.vision_bound:analyze",
-                 description="Vision-bound groups: no backbone differs while all sit well below ceiling"),
+                 description="Vision-bound groups: every backbone uses the image, and none differs beyond a margin"),
 )
 FORMATS = ("table", "markdown", "json")
 
@@ -50,20 +52,31 @@ def register_analyses(register):
               help="Bootstrap resamples.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
 def compare_cmd(words, fmt, plots, allow_uncontrolled, analyses, resamples, seed):
-    """Why the rows of the leaderboard differ: task=NAME [backbones=A,B,...] or runs=ID,ID.
+    """Why the rows of the leaderboard differ: task=NAME [backbones=A,B,...] or runs=ID,ID; with neither,
+    the whole study: the paper's findings on every task, then each task's detail.
 
     \b
+      harness compare
       harness compare task=vqa
       harness compare task=vqa backbones=llama2,llama3 --format markdown
       harness compare task=vqa --analyses overlap,calibration --plots plots/
     """
     from harness.cli.output import console, print_json
 
-    from harness_plugins.analyses.command import run_compare
-    from harness_plugins.analyses.report import print_report, to_json, to_markdown
+    from harness_plugins.analyses.command import run_compare, study_markdown
+    from harness_plugins.analyses.report import print_report, print_study, to_json, to_markdown
+    from harness_plugins.analyses.study import StudyReport
 
     names = [a.strip() for a in analyses.split(",") if a.strip()] if analyses else None
     report = run_compare(words, plots, allow_uncontrolled, names, resamples, seed)
+    if isinstance(report, StudyReport):
+        if fmt == "json":
+            print_json(report.to_json())
+        elif fmt == "markdown":
+            click.echo(study_markdown(report))
+        else:
+            print_study(report, console())
+        return
     if fmt == "json":
         print_json(to_json(report))
     elif fmt == "markdown":

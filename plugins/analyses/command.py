@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,12 +12,12 @@ from harness.lazy import load_ref
 from harness.runs import write_atomically
 from harness.store import open_store
 
-from harness_plugins.analyses.context import NEEDS_FLAGS, CompareContext
+from harness.analysis import AnalysisResult, CompareContext
+from harness.analysis.context import NEEDS_FLAGS
 from harness_plugins.analyses.report import Report, to_json, to_markdown
-from harness_plugins.analyses.result import AnalysisResult
 
 KEYS = {"task": "task", "backbones": "backbones", "backbone": "backbones", "runs": "runs"}
-BUILTIN_ORDER = ("controlled", "accuracy", "overlap", "calibration", "stability", "emergent", "vision_bound")
+BUILTIN_ORDER = ("controlled", "competence", "accuracy", "overlap", "calibration", "stability", "emergent", "vision_bound")
 
 
 def parse_words(words: tuple[str, ...]) -> dict[str, str]:
@@ -79,13 +80,62 @@ def compare_folder(task: str) -> Path:
     return folder
 
 
+def analyze_runs(store, runs: list, analyses: list, allow_uncontrolled: bool, plot_dir: Path, final: Path,
+                 resamples: int, seed: int, ordered: bool) -> Report:
+    """Build the context of ``runs`` and run the chosen analyses; plots drawn into ``plot_dir`` are
+    reported under ``final`` (where the caller moves them)."""
+    from harness_plugins.analyses.selection import build_context
+
+    ctx = build_context(store, runs, allow_uncontrolled, out_dir=plot_dir, n_resamples=resamples, seed=seed,
+                        ordered=ordered)
+    results = []
+    for spec, asked in analyses:
+        why = missing_needs(ctx, spec.needs)
+        if why and asked:
+            raise HarnessError(f"analysis {spec.name!r} cannot run: {why}")
+        if why:
+            results.append(AnalysisResult(spec.name, spec.name, skipped=why))
+            continue
+        results.append(load_ref(spec.implementation)(ctx))
+    report = Report(ctx.task, ctx.labels,
+                    [{"backbone": l, "run_id": r.run_id, "variant": r.variant, "controlled_hash": r.controlled_hash,
+                      "replicates": [x.run_id for x in reps]}
+                     for l, r, reps in zip(ctx.labels, ctx.runs, ctx.replicate_runs)],
+                    ctx.uncontrolled, results, folder=str(final))
+    for result in results:  # plots in the staging folder get their final paths
+        result.plots = [str(final / Path(p).name) if Path(p).parent == plot_dir else p for p in result.plots]
+    report.plots = [p for r in results for p in r.plots]
+    return report
+
+
+class _Staged:
+    """A compare folder written under a staging name and renamed when complete (removed on failure)."""
+
+    def __init__(self, name: str):
+        self.final = compare_folder(name)
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(dir=self.final.parent, prefix=".staging-"))
+
+    def __enter__(self) -> "_Staged":
+        return self
+
+    def __exit__(self, kind, *exc) -> None:
+        if kind is None:
+            os.rename(self.path, self.final)
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
 def run_compare(words: tuple[str, ...], plots: Path | None = None, allow_uncontrolled: bool = False,
                 analyses: list[str] | None = None, resamples: int = 2000, seed: int = 0,
-                store_file: Path | None = None) -> Report:
-    """Everything ``harness compare`` does but printing: returns the report, written to the compare folder."""
+                store_file: Path | None = None):
+    """Everything ``harness compare`` does but printing: returns the report (a :class:`StudyReport` when
+    neither task= nor runs= is given), written to the compare folder."""
+    import json
+
     from harness.paths import store_path
 
-    from harness_plugins.analyses.selection import build_context, select_runs, task_spec
+    from harness_plugins.analyses.selection import select_runs, task_spec
 
     args = parse_words(words)
     task = args.get("task")
@@ -98,37 +148,59 @@ def run_compare(words: tuple[str, ...], plots: Path | None = None, allow_uncontr
         raise HarnessError(f"no results store at {path}", "run `harness run ...` first, or point --home at an existing one")
     chosen = pick_analyses(analyses)
     with open_store(path) as store:
+        if task is None and not args.get("runs"):
+            return run_study(store, chosen, backbones, plots, allow_uncontrolled, resamples, seed)
         runs = select_runs(store, task, backbones, _split(args.get("runs")))
-        final = compare_folder(runs[0].task if runs else task or "runs")
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=".staging-"))
-        try:
-            ctx = build_context(store, runs, allow_uncontrolled, out_dir=staging if plots is None else plots,
-                                n_resamples=resamples, seed=seed, ordered=bool(backbones))
-            results = []
-            for spec, asked in chosen:
-                why = missing_needs(ctx, spec.needs)
-                if why and asked:
-                    raise HarnessError(f"analysis {spec.name!r} cannot run: {why}")
-                if why:
-                    results.append(AnalysisResult(spec.name, spec.name, skipped=why))
-                    continue
-                results.append(load_ref(spec.implementation)(ctx))
-            report = Report(ctx.task, ctx.labels,
-                            [{"backbone": l, "run_id": r.run_id, "variant": r.variant, "controlled_hash": r.controlled_hash}
-                             for l, r in zip(ctx.labels, ctx.runs)],
-                            ctx.uncontrolled, results, folder=str(final))
-            for result in results:  # plots in the staging folder get their final paths
-                result.plots = [str(final / Path(p).name) if Path(p).parent == staging else p for p in result.plots]
-            report.plots = [p for r in results for p in r.plots]
-            import json
-
-            write_atomically(staging / "report.json", json.dumps(to_json(report), indent=2))
-            write_atomically(staging / "report.md", to_markdown(report))
-            os.rename(staging, final)
-        except BaseException:
-            for child in staging.glob("*"):
-                child.unlink()
-            staging.rmdir()
-            raise
+        with _Staged(runs[0].task if runs else task or "runs") as staged:
+            report = analyze_runs(store, runs, chosen, allow_uncontrolled, plots or staged.path, staged.final,
+                                  resamples, seed, bool(backbones))
+            write_atomically(staged.path / "report.json", json.dumps(to_json(report), indent=2))
+            write_atomically(staged.path / "report.md", to_markdown(report))
     return report
+
+
+def run_study(store, chosen: list, backbones: list[str] | None, plots: Path | None, allow_uncontrolled: bool,
+              resamples: int, seed: int):
+    """Every task with runs of two or more backbones, analysed, with the study summary on top."""
+    import json
+
+    from harness_plugins.analyses.selection import select_runs
+    from harness_plugins.analyses.study import StudyReport, summarize
+
+    tasks = sorted({r.task for r in store.runs()})
+    if not tasks:
+        raise HarnessError(f"no finished runs in {store.path}",
+                           "run the study first: harness run -m task=vqa,description,coords backbone=llama1,llama2,llama3")
+    reports, skipped = [], {}
+    with _Staged("study") as staged:
+        for task in tasks:
+            runs = select_runs(store, task, backbones)
+            if len({r.backbone for r in runs}) < 2:
+                skipped[task] = f"runs of {len(runs)} backbone; compare needs two"
+                continue
+            folder = (plots or staged.path) / task
+            try:
+                reports.append(analyze_runs(store, runs, chosen, allow_uncontrolled, folder, staged.final / task,
+                                            resamples, seed, bool(backbones)))
+            except HarnessError as exc:
+                skipped[task] = exc.one_line()
+        if not reports:
+            raise HarnessError("no task has comparable runs of two backbones ("
+                               + "; ".join(f"{t}: {w}" for t, w in skipped.items()) + ")",
+                               "run e.g. harness run -m task=vqa,description,coords backbone=llama1,llama2,llama3")
+        summary, lines = summarize(reports)
+        study = StudyReport(reports, summary, lines, skipped, folder=str(staged.final))
+        write_atomically(staged.path / "report.json", json.dumps(study.to_json(), indent=2))
+        write_atomically(staged.path / "report.md", study_markdown(study))
+    return study
+
+
+def study_markdown(study) -> str:
+    from harness_plugins.analyses.report import table_markdown
+
+    out = ["# harness compare: the study", ""] + table_markdown(study.summary) + [""]
+    out += [f"- {line.strip()}" for line in study.lines] + [""]
+    out += [f"- {task}: skipped ({why})" for task, why in study.skipped_tasks.items()]
+    for report in study.reports:
+        out += [""] + ["#" + line if line.startswith("#") else line for line in to_markdown(report).splitlines()]
+    return "\n".join(out)

@@ -1,8 +1,8 @@
 """Analysis: the controlled-comparison check (the runs must differ in the backbone only)."""
 from __future__ import annotations
 
-from harness_plugins.analyses.context import CompareContext
-from harness_plugins.analyses.result import AnalysisResult, Table
+from harness.analysis.context import CompareContext
+from harness.analysis.result import AnalysisResult, Table
 
 
 def analyze(ctx: CompareContext) -> AnalysisResult:

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness_plugins.analyses.stats.calibration import ReliabilityBin
+from harness.analysis.stats.calibration import ReliabilityBin
 
 
 def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (6, 4)):

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness_plugins.analyses.result import AnalysisResult, Table
+from harness.analysis.result import AnalysisResult, Table
 
 UNCONTROLLED = "UNCONTROLLED"
 
@@ -49,7 +49,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "task": report.task, "backbones": report.labels, "runs": report.runs, "controlled": not report.uncontrolled,
         "folder": report.folder, "plots": report.plots, "summary": report.summary(),
         "analyses": {r.name: {"title": r.title, "skipped": r.skipped, "findings": r.findings, "data": r.data,
-                              "plots": r.plots,
+                              "plots": r.plots, "study": [vars(f) for f in r.study],
                               "tables": [{"title": report.title(t), "columns": t.columns, "rows": t.rows, "note": t.note}
                                          for t in r.tables]}
                      for r in report.results},
@@ -67,19 +67,46 @@ def to_markdown(report: Report) -> str:
             out += [f"Skipped: {result.skipped}.", ""]
             continue
         for table in result.tables:
-            out += [f"**{report.title(table)}**", "", "| " + " | ".join(table.columns) + " |",
-                    "|" + "---|" * len(table.columns)]
-            out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table.rows]
-            out += ([""] + [f"_{table.note}_"] if table.note else []) + [""]
+            out += table_markdown(table, report.title(table))
         out += [f"![{p}]({p})" for p in result.plots] + ([""] if result.plots else [])
     return "\n".join(out)
 
 
-def print_report(report: Report, console) -> None:
-    """Rich tables, then the summary."""
+def table_markdown(table: Table, title: str | None = None) -> list[str]:
+    """A table as markdown lines: bold title, pipes, the note in italics, a blank line."""
+    out = [f"**{title or table.title}**", "", "| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table.rows]
+    return out + ([""] + [f"_{table.note}_"] if table.note else []) + [""]
+
+
+def rich_table(table: Table, title: str | None = None):
     from rich.table import Table as RichTable
     from rich.text import Text
 
+    out = RichTable(title=Text(title or table.title), caption=Text(table.note) if table.note else None,
+                    caption_justify="left")
+    for i, column in enumerate(table.columns):
+        out.add_column(column, justify="left" if i == 0 else "right", overflow="fold")
+    for row in table.rows:
+        out.add_row(*(Text(cell) for cell in row))  # cells are data, not markup
+    return out
+
+
+def print_study(study, console) -> None:
+    """The study summary table and its sentences, then each task's report."""
+    console.print(rich_table(study.summary), markup=False)
+    for line in study.lines:
+        console.print(f"- {line.strip()}" if not line.startswith("  ") else f"    {line.strip()}", markup=False,
+                      soft_wrap=True)
+    for task, why in study.skipped_tasks.items():
+        console.print(f"{task}: skipped ({why})", style="yellow", markup=False)
+    for report in study.reports:
+        console.rule(report.task)
+        print_report(report, console)
+
+
+def print_report(report: Report, console) -> None:
+    """Rich tables, then the summary."""
     if report.uncontrolled:
         console.print(f"{UNCONTROLLED}: these runs differ in more than the backbone", style="bold red", markup=False)
     for result in report.results:
@@ -87,13 +114,7 @@ def print_report(report: Report, console) -> None:
             console.print(f"{result.title}: skipped ({result.skipped})", style="yellow", markup=False)
             continue
         for table in result.tables:
-            rich_table = RichTable(title=Text(report.title(table)), caption=Text(table.note) if table.note else None,
-                                   caption_justify="left")
-            for i, column in enumerate(table.columns):
-                rich_table.add_column(column, justify="left" if i == 0 else "right", overflow="fold")
-            for row in table.rows:
-                rich_table.add_row(*(Text(cell) for cell in row))  # cells are data, not markup
-            console.print(rich_table, markup=False)
+            console.print(rich_table(table, report.title(table)), markup=False)
     console.print("Summary", style="bold")
     for line in report.summary():
         console.print(f"- {line}", markup=False, soft_wrap=True)

@@ -1,17 +1,19 @@
 """Pick the runs to compare from the results store and build the :class:`CompareContext`.
 
-The latest finished run per backbone for the task, or the runs named by id; refuses (one line,
-exit 2) when fewer than two remain, when the runs are of different tasks, when a backbone is not in
-the store, or when the runs break the controlled comparison without ``--allow-uncontrolled``.
+The latest finished run per backbone for the task, or the runs named by id, each with the other seeds
+of its cell (its replicates) and its blind pass; refuses (one line, exit 2) when fewer than two remain,
+when the runs are of different tasks, when a backbone is not in the store, or when the runs break the
+controlled comparison (in more than the backbone and the seed) without ``--allow-uncontrolled``.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from harness.analysis.context import CompareContext, align_samples, config_differences, scores_on
+from harness.analysis.replicates import REPLICATE_KEYS, controlled_key, replicates_of
 from harness.errors import HarnessError, did_you_mean
-from harness.store import ResultsStore, RunRecord
-
-from harness_plugins.analyses.context import CompareContext, align_samples, config_differences
+from harness.evaluation.blind import blind_task, seeing_task
+from harness.store import ResultsStore, RunRecord, SampleRow
 
 
 def task_spec(task: str):
@@ -98,30 +100,54 @@ def build_context(store: ResultsStore, runs: list[RunRecord], allow_uncontrolled
     labels = labels_for(runs)
     spec = task_spec(runs[0].task)
     task = runs[0].task
+    names = [task, *(spec.lmms_tasks if spec else ())]
     samples = []
     for run, label in zip(runs, labels):
-        rows = store.samples(run.run_id, task)
-        if not rows and spec is not None:  # samples may be stored under the lmms-eval task names
-            rows = [s for t in spec.lmms_tasks for s in store.samples(run.run_id, t)]
+        rows = _samples(store, run, names)
         if not rows:
             raise HarnessError(f"run {run.run_id} ({label}) has no per-sample rows for task {task!r}",
                                "rerun it with `harness run`, which stores every sample")
         samples.append(rows)
-    items, scores, confidence, extras, dropped = align_samples(labels, samples)
-    if not items:
+    finished = store.runs(task=task)
+    replicate_runs, replicate_samples = [], []
+    for run, rows in zip(runs, samples):  # each backbone's other seeds, those with samples of the task
+        found = [(r, _samples(store, r, names)) for r in replicates_of(run, finished)[1:]]
+        replicate_runs.append([run] + [r for r, s in found if s])
+        replicate_samples.append([rows] + [s for _, s in found if s])
+    aligned = align_samples([rows for reps in replicate_samples for rows in reps])
+    if not aligned.items:
         raise HarnessError(f"the runs share no evaluated items for task {task!r}",
                            "rerun them with the same eval.limit and task data")
-    task_names = {task, *(spec.lmms_tasks if spec else ())}
-    differences = config_differences(labels, [r.config for r in runs])
-    uncontrolled = len({r.controlled_hash for r in runs}) > 1 or bool(differences)
+    first = align_samples(samples)  # the backbones' newest runs, restricted below to the shared items
+    column = {item: j for j, item in enumerate(first.items)}
+    keep = [column[item] for item in aligned.items]
+    blind = [[SampleRow(seeing_task(s.task), s.doc_id, s.prediction, s.target, s.score)
+              for s in _samples(store, run, [blind_task(n) for n in names])] for run in runs]
+    blind_scores = scores_on(aligned.items, blind) if any(blind) else None
+    differences = [d for d in config_differences(labels, [r.config for r in runs]) if d.key not in REPLICATE_KEYS]
+    uncontrolled = len({controlled_key(r) for r in runs}) > 1 or bool(differences)
     if uncontrolled and not allow_uncontrolled:
         what = "; ".join(d.text() for d in differences) or "their controlled hashes differ though the stored configs agree"
         raise HarnessError(f"the runs are not a controlled comparison, they differ in more than the backbone: {what}",
                            "rerun them with the same settings, or pass --allow-uncontrolled to compare anyway")
     return CompareContext(
         task=task, task_tags=tuple(spec.capability_tags) if spec else (), runs=runs, labels=labels,
-        generations=[generations[r.run_id] for r in runs], items=items, scores=scores, confidence=confidence,
-        extras=extras, metrics=[{m.metric: m for m in store.metrics(r.run_id) if m.task in task_names} for r in runs],
-        differences=differences, uncontrolled=uncontrolled, dropped_items=dropped, out_dir=out_dir,
-        n_resamples=n_resamples, seed=seed,
+        generations=[generations[r.run_id] for r in runs], items=aligned.items, scores=first.scores[:, keep],
+        confidence=first.confidence[:, keep], extras=[first.extras[j] for j in keep],
+        metrics=[{m.metric: m for m in store.metrics(r.run_id) if m.task in names} for r in runs],
+        predictions=[[row[j] for j in keep] for row in first.predictions], targets=[first.targets[j] for j in keep],
+        blind=blind_scores, replicates=[scores_on(aligned.items, reps) for reps in replicate_samples],
+        sample_metrics=[{k: v[keep] for k, v in m.items()} for m in first.sample_metrics],
+        replicate_runs=replicate_runs, differences=differences, uncontrolled=uncontrolled,
+        dropped_items=aligned.dropped, out_dir=out_dir, n_resamples=n_resamples,
+        seed=seed,
     )
+
+
+def _samples(store: ResultsStore, run: RunRecord, names: list[str]) -> list[SampleRow]:
+    """The run's samples under the first of ``names`` that has any (harness or lmms-eval task names)."""
+    for name in names:
+        rows = store.samples(run.run_id, name)
+        if rows:
+            return rows
+    return []

@@ -1,19 +1,23 @@
-"""Analysis: representation stability from saved answer-position hidden states: how far the
-representation moves under small input perturbations (pixel noise, a paraphrased question), and
-layer-to-layer linear CKA across depth."""
+"""Analysis: representation stability from saved answer-position hidden states: how far the final
+representation moves under small input perturbations (pixel noise, a paraphrased question), compared
+between backbones on the same items (paired bootstrap, Holm-corrected), and layer-to-layer debiased
+CKA across depth. Runs that fail the competence gate get no verdict."""
 from __future__ import annotations
 
 from collections import Counter
 
 import numpy as np
 
-from harness_plugins.analyses.context import CompareContext
+from harness.analysis import (INCONCLUSIVE, NOT_INTERPRETABLE, NOT_SHOWN, SHOWN, AnalysisResult, CompareContext,
+                              StudyFinding, Table)
+from harness.analysis.stats.bootstrap import bootstrap_p, paired_mean_draws, percentile
+from harness.analysis.stats.cka import debiased_cka, layer_debiased_cka
+from harness.analysis.stats.multiplicity import holm
+from harness.analysis.stats.stability import cosine_movement, relative_movement_per_item
+from harness_plugins.analyses.common import newer_better
 from harness_plugins.analyses.hidden import (HiddenStates, hidden_state_files, load_hidden_states,
                                              perturbation_sets, rerun_hint)
-from harness_plugins.analyses.result import AnalysisResult, Table
-from harness_plugins.analyses.stats.cka import layer_cka, linear_cka
-from harness_plugins.analyses.stats.stability import cosine_movement, relative_movement
-from harness_plugins.analyses.text import num
+from harness_plugins.analyses.text import holm_note, interval, num
 
 
 def clean_task(ctx: CompareContext) -> str:
@@ -35,76 +39,109 @@ def _load_clean(ctx: CompareContext, task: str) -> list[HiddenStates]:
     return [HiddenStates(keep, h.states[[h.doc_ids.index(d) for d in keep]]) for h in loaded]
 
 
+def _depth(ctx: CompareContext, clean: list[HiddenStates], data: dict) -> Table:
+    n = len(clean[0].doc_ids)
+    depth = Table("Layer-to-layer similarity (debiased linear CKA of the answer-position states)",
+                  ["backbone", "items", "layers", "mean adjacent CKA", "lowest adjacent CKA (layer)"],
+                  note="debiased CKA (unbiased HSIC) between consecutive layers over the same items: near 0 for "
+                       "unrelated layers whatever the width, 1 when a layer changes nothing up to rotation and scale")
+    for label, hs in zip(ctx.labels, clean):
+        values = layer_debiased_cka(hs.states.transpose(1, 0, 2)) if n >= 4 else np.array([])
+        data["layer_cka"][label] = [float(v) for v in values]
+        ok = len(values) and not np.all(np.isnan(values))
+        low = int(np.nanargmin(values)) if ok else -1
+        depth.rows.append([label, str(n), str(hs.states.shape[1] - 1 if n else 0),
+                           num(float(np.nanmean(values))) if ok else "n/a",
+                           f"{num(float(values[low]))} ({low}->{low + 1})" if ok else "n/a"])
+    return depth
+
+
 def analyze(ctx: CompareContext) -> AnalysisResult:
     task = clean_task(ctx)
     clean = _load_clean(ctx, task)
-    n = len(clean[0].doc_ids)
-    depth = Table("Layer-to-layer similarity (linear CKA of the answer-position states)",
-                  ["backbone", "items", "layers", "mean adjacent CKA", "lowest adjacent CKA (layer)"],
-                  note="CKA between consecutive layers over the same items; 1 = the layer changes nothing up to rotation and scale")
-    data: dict = {"items": n, "layer_cka": {}, "perturbations": {}}
-    findings: list[str] = []
-    curves: dict[str, list[float]] = {}
-    plots: list[str] = []
-    for label, hs in zip(ctx.labels, clean):
-        values = layer_cka(hs.states.transpose(1, 0, 2)) if n >= 2 else np.array([])
-        curves[label] = [float(v) for v in values]
-        data["layer_cka"][label] = curves[label]
-        low = int(np.nanargmin(values)) if len(values) else -1
-        depth.rows.append([label, str(n), str(hs.states.shape[1] - 1 if n else 0), num(float(np.nanmean(values))) if len(values) else "n/a",
-                           f"{num(float(values[low]))} ({low}->{low + 1})" if len(values) else "n/a"])
-    if n >= 2:
-        findings.append("Adjacent-layer CKA (how much each layer preserves the previous one's geometry) averages "
-                        + ", ".join(f"{label} {num(float(np.nanmean(v)))}" for label, v in curves.items()) + ".")
+    data: dict = {"items": len(clean[0].doc_ids), "layer_cka": {}, "perturbations": {}, "pairs": []}
+    depth = _depth(ctx, clean, data)
     moves = Table("Movement of the final-layer answer representation under perturbations",
-                  ["backbone", "perturbation", "items", "cosine movement", "relative movement", "CKA clean vs perturbed"],
-                  note="cosine movement: mean 1 - cos(h(x), h(x')); relative movement: mean ||h(x) - h(x')|| over the "
-                       "mean distance between different items (0: unmoved, 1: as far as another item)")
+                  ["backbone", "perturbation", "items", "cosine movement", "relative movement [interval]",
+                   "CKA clean vs perturbed", "gate"],
+                  note="relative movement: mean ||h(x) - h(x')|| over the mean distance between different items (0: "
+                       "unmoved, 1: as far as another item), paired bootstrap interval; CKA debiased")
+    readable = [ctx.competence(i, "all").ok for i in range(len(ctx.labels))]
     sets = [perturbation_sets(hidden_state_files(run), task) for run in ctx.runs]
-    names = sorted(set().union(*sets))
+    names = sorted(set.intersection(*(set(s) for s in sets))) if sets else []
+    tests = []  # (perturbation, i, j, difference interval, p)
+    plots: list[str] = []
     for name in names:
-        per_layer: dict[str, list[float]] = {}
-        summary: dict[str, dict] = {}
-        for label, hs, available in zip(ctx.labels, clean, sets):
-            if name not in available:
-                moves.rows.append([label, name, "0", "not evaluated", "", ""])
-                continue
-            pert = load_hidden_states(available[name], hs.doc_ids)
-            keep = [hs.doc_ids.index(d) for d in pert.doc_ids]
-            base = hs.states[keep]
-            if len(keep) < 2:
-                moves.rows.append([label, name, str(len(keep)), "too few items", "", ""])
-                continue
-            layers = range(base.shape[1])
-            rel = [relative_movement(base[:, l], pert.states[:, l]) for l in layers]
-            per_layer[label] = rel
-            summary[label] = {"items": len(keep), "cosine_movement": cosine_movement(base[:, -1], pert.states[:, -1]),
-                              "relative_movement": rel[-1], "cka": linear_cka(base[:, -1], pert.states[:, -1]),
-                              "relative_movement_per_layer": rel}
+        perturbed = [load_hidden_states(available[name], hs.doc_ids) for hs, available in zip(clean, sets)]
+        common = sorted(set.intersection(*(set(p.doc_ids) for p in perturbed)))
+        if len(common) < 4:
+            continue
+        per_item, per_layer, summary = [], {}, {}
+        for label, hs, pert in zip(ctx.labels, clean, perturbed):
+            base = hs.states[[hs.doc_ids.index(d) for d in common]]
+            moved = pert.states[[pert.doc_ids.index(d) for d in common]]
+            per_item.append(relative_movement_per_item(base[:, -1], moved[:, -1]))
+            per_layer[label] = [float(relative_movement_per_item(base[:, l], moved[:, l]).mean())
+                                for l in range(base.shape[1])]
+            summary[label] = {"items": len(common), "cosine_movement": cosine_movement(base[:, -1], moved[:, -1]),
+                              "cka": debiased_cka(base[:, -1], moved[:, -1]), "relative_movement_per_layer": per_layer[label]}
+        values = np.stack(per_item)
+        draws = paired_mean_draws(values, ctx.n_resamples, ctx.seed)
+        for i, label in enumerate(ctx.labels):
             s = summary[label]
-            moves.rows.append([label, name, str(len(keep)), num(s["cosine_movement"]), num(s["relative_movement"]), num(s["cka"])])
+            s["relative_movement"] = float(values[i].mean())
+            iv = percentile(values[i].mean(), draws[:, i], ctx.alpha)
+            moves.rows.append([label, name, str(len(common)), num(s["cosine_movement"]), interval(iv), num(s["cka"]),
+                               "ok" if readable[i] else "not interpretable"])
+        for i, j in ctx.pairs():
+            if readable[i] and readable[j]:
+                d = draws[:, j] - draws[:, i]
+                tests.append((name, i, j, percentile(values[j].mean() - values[i].mean(), d, ctx.alpha), bootstrap_p(d)))
         data["perturbations"][name] = summary
-        if summary:
-            steady = min(summary, key=lambda k: summary[k]["relative_movement"])
-            findings.append(f"Under {name}, {steady}'s final answer representation moves least (relative movement "
-                            f"{num(summary[steady]['relative_movement'])}; "
-                            + ", ".join(f"{k} {num(v['relative_movement'])}" for k, v in summary.items() if k != steady) + ").")
-            path = ctx.plot_path(f"stability_{name}.png")
-            if path is not None:
-                from harness_plugins.analyses.plots import layer_curves
+        path = ctx.plot_path(f"stability_{name}.png")
+        if path is not None:
+            from harness_plugins.analyses.plots import layer_curves
 
-                layer_curves(per_layer, f"Movement under {name}: {ctx.task}", "relative movement", path)
-                plots.append(str(path))
+            layer_curves(per_layer, f"Movement under {name}: {ctx.task}", "relative movement", path)
+            plots.append(str(path))
+    adjusted = holm([t[-1] for t in tests])
+    pairs = Table("Pairwise differences in relative movement", ["perturbation", "A", "B", "B - A [interval]", "Holm p"],
+                  note=holm_note(len(tests), ctx.alpha) + "; pairs with a run that fails the competence gate are left out")
+    for (name, i, j, d, _), p in zip(tests, adjusted):
+        pairs.rows.append([name, ctx.labels[i], ctx.labels[j], interval(d, signed=True),
+                           f"{p:.3f}{'*' if p < ctx.alpha else ''}"])
+        data["pairs"].append({"perturbation": name, "a": ctx.labels[i], "b": ctx.labels[j], "difference": vars(d),
+                              "holm_p": p})
+    result = AnalysisResult("stability", "Representation stability", [depth, moves, pairs], data=data, plots=plots)
     if not names:
         moves.note = f"no perturbation sets were evaluated; {rerun_hint(task)}"
-        findings.append(f"Movement under perturbations was not measured: the runs hold no hidden states of perturbed "
-                        f"inputs ({rerun_hint(task)}).")
-    result = AnalysisResult("stability", "Representation stability", [depth, moves], findings, data)
-    result.plots.extend(plots)
+        result.study.append(StudyFinding("stability", NOT_INTERPRETABLE, "", f"Movement under perturbations was not "
+                                         f"measured: the runs hold no hidden states of perturbed inputs ({rerun_hint(task)})."))
+    else:
+        result.study.append(_study(ctx, tests, adjusted, readable))
+    result.findings.append(result.study[-1].sentence)
     path = ctx.plot_path("layer_cka.png")
-    if path is not None and n >= 2:
+    if path is not None and any(data["layer_cka"].values()):
         from harness_plugins.analyses.plots import layer_curves
 
-        layer_curves(curves, f"Adjacent-layer CKA: {ctx.task}", "CKA(layer, next layer)", path)
+        layer_curves(data["layer_cka"], f"Adjacent-layer debiased CKA: {ctx.task}", "CKA(layer, next layer)", path)
         result.plots.append(str(path))
     return result
+
+
+def _study(ctx: CompareContext, tests: list, adjusted: list[float], readable: list[bool]) -> StudyFinding:
+    if sum(readable) < 2:
+        why = "; ".join(p for i in range(len(ctx.labels)) for p in ctx.competence(i, "all").problems)
+        return StudyFinding("stability", NOT_INTERPRETABLE, "",
+                            f"Stability is not interpretable: fewer than two runs clear their baselines ({why}).")
+    better, worse = newer_better(ctx, [(i, j) for _, i, j, _, _ in tests], [t[3] for t in tests], adjusted,
+                                 "relative movement")
+    if better and not worse:
+        return StudyFinding("stability", SHOWN, better[0], "A newer generation's representation moves less: "
+                            + "; ".join(better) + ".")
+    if worse:
+        return StudyFinding("stability", NOT_SHOWN, worse[0], "An older generation's representation moves less: "
+                            + "; ".join(worse) + ".")
+    return StudyFinding("stability", INCONCLUSIVE, f"{len(tests)} pairs, none significant",
+                        "No interpretable pair differs in representation movement beyond the bootstrap intervals "
+                        "(Holm-corrected).")

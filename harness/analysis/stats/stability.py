@@ -25,3 +25,14 @@ def relative_movement(clean: np.ndarray, perturbed: np.ndarray) -> float:
     spread = float(np.mean(pdist(clean)))
     moved = float(np.mean(np.linalg.norm(clean - perturbed, axis=1)))
     return moved / spread if spread > 0 else float("nan")
+
+
+def relative_movement_per_item(clean: np.ndarray, perturbed: np.ndarray) -> np.ndarray:
+    """Per item ``||h(x) - h(x')||`` over the mean distance between clean states of different items (its
+    mean is :func:`relative_movement`)."""
+    clean, perturbed = np.asarray(clean, dtype=float), np.asarray(perturbed, dtype=float)
+    if len(clean) < 2:
+        raise ValueError("relative movement needs at least two items")
+    spread = float(np.mean(pdist(clean)))
+    moved = np.linalg.norm(clean - perturbed, axis=1)
+    return moved / spread if spread > 0 else np.full(len(clean), np.nan)

@@ -37,14 +37,10 @@ def paired_bootstrap(correct: np.ndarray, n_resamples: int = 2000, confidence: f
     correct = np.asarray(correct, dtype=float)
     if correct.ndim != 2 or correct.shape[1] == 0:
         raise ValueError("correct must be a non-empty (systems x items) array")
-    k, n = correct.shape
-    rng = np.random.default_rng(seed)
-    means = np.empty((n_resamples, k))
-    # Chunks keep memory at (chunk x items) whatever n_resamples is.
-    for start in range(0, n_resamples, 256):
-        stop = min(start + 256, n_resamples)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = correct[:, idx].mean(axis=2).T
+    from harness.analysis.stats.bootstrap import paired_mean_draws
+
+    k = correct.shape[0]
+    means = paired_mean_draws(correct, n_resamples, seed)
     alpha = (1 - confidence) / 2
     point = correct.mean(axis=1)
 

@@ -74,3 +74,31 @@ def auroc(confidence: np.ndarray, correct: np.ndarray) -> float:
     ranks = stats.rankdata(conf)  # average ranks: a tie between classes counts one half
     u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2
     return float(u / (n_pos * n_neg))
+
+
+def ece_bootstrap(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 10, n_resamples: int = 2000,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-width ECE of each system (rows of systems x items arrays) and its paired bootstrap draws.
+
+    ECE is ``(1/N) Σ_bins |Σ_{i in bin} (y_i - c_i)|``; a resample weighs item i by how often it was
+    drawn, the same draw for every system. Returns (points, draws of shape resamples x systems)."""
+    conf = np.atleast_2d(np.asarray(confidence, dtype=float))
+    corr = np.atleast_2d(np.asarray(correct, dtype=float))
+    k, n = conf.shape
+    bins = np.clip(np.ceil(conf * n_bins).astype(int) - 1, 0, n_bins - 1)
+    gap = corr - conf
+    rng = np.random.default_rng(seed)
+    draws = np.empty((n_resamples, k))
+    points = np.array([sum(abs(gap[s, bins[s] == b].sum()) for b in range(n_bins)) / n for s in range(k)])
+    for start in range(0, n_resamples, 256):
+        stop = min(start + 256, n_resamples)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        weights = np.stack([np.bincount(row, minlength=n) for row in idx]).astype(float)  # resamples x items
+        for s in range(k):
+            total = np.zeros(stop - start)
+            for b in range(n_bins):
+                member = bins[s] == b
+                if member.any():
+                    total += np.abs(weights[:, member] @ gap[s, member])
+            draws[start:stop, s] = total / n
+    return points, draws

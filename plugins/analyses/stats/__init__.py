@@ -1,1 +1,0 @@
-"""Pure statistics for ``harness compare`` (numpy/scipy only), each tested against a reference."""
