@@ -1,7 +1,7 @@
 """CLIP vision towers (the tiny organism, ViT-L/14-336, ViT-L/14) as LLaVA-1.5 uses them."""
 from __future__ import annotations
 
-from .hf_encoder import HFVisionEncoder
+from harness.kinds.hf_vision import HFVisionEncoder
 
 
 class ClipEncoder(HFVisionEncoder):

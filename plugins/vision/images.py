@@ -1,20 +1,16 @@
-"""Images in, as LLaVA-1.5 feeds them: decoded with a one-line error naming a bad file, and an image
-processor that pads to a square with the mean colour, resizes, centre-crops and normalizes.
-
-The processor is transformers' own ``LlavaImageProcessor`` with ``do_pad=True``: it is the CLIP
-preprocessing (same resize, crop, mean and std) plus LLaVA-1.5's ``expand2square``, and it saves and
-loads with stock ``AutoProcessor``. (``CLIPImageProcessor`` has no pad-to-square step.)
+"""Images in, as LLaVA-1.5 feeds them: decoded with a one-line error naming a bad file; the image
+processor (pad to a square with the mean colour, resize, centre-crop, normalize) is the core's
+:mod:`harness.kinds.images`, named here too for the plugins that use it.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.kinds.images import CLIP_MEAN, CLIP_STD, image_processor, processor_from_folder
 
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # OpenAI CLIP's pixel statistics
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+__all__ = ["CLIP_MEAN", "CLIP_STD", "image_processor", "load_image", "processor_from_folder"]
 
 
 def load_image(path: str | Path) -> Any:
@@ -29,38 +25,3 @@ def load_image(path: str | Path) -> Any:
     except (OSError, SyntaxError, ValueError) as exc:  # UnidentifiedImageError is an OSError
         raise HarnessError(f"image {path} cannot be decoded ({type(exc).__name__})",
                            "replace or remove the file (or set data.on_bad_row=skip)") from None
-
-
-def image_processor(image_size: int, mean: Sequence[float] = CLIP_MEAN, std: Sequence[float] = CLIP_STD) -> Any:
-    """A LLaVA-1.5 image processor for a tower that takes ``image_size`` pixels square."""
-    from transformers import LlavaImageProcessor
-
-    return LlavaImageProcessor(
-        do_pad=True,  # expand2square with the mean colour, as LLaVA-1.5 does
-        do_resize=True, size={"shortest_edge": image_size},
-        do_center_crop=True, crop_size={"height": image_size, "width": image_size},
-        do_rescale=True, do_normalize=True, image_mean=list(mean), image_std=list(std), do_convert_rgb=True,
-    )
-
-
-def processor_from_folder(folder: Path, image_size: int) -> Any:
-    """The processor for a weights folder: its preprocessor_config.json statistics when it has one
-    (a real CLIP checkpoint ships a CLIPImageProcessor config), padded to square either way."""
-    import json
-
-    cfg_path = folder / "preprocessor_config.json"
-    mean, std = CLIP_MEAN, CLIP_STD
-    if cfg_path.is_file():
-        try:
-            raw = json.loads(cfg_path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise HarnessError(f"cannot read {cfg_path}: {exc}", "restore the file or delete it to use CLIP's statistics") from None
-        mean, std = raw.get("image_mean", mean), raw.get("image_std", std)
-        for name, values in (("image_mean", mean), ("image_std", std)):
-            if not (isinstance(values, list) and len(values) == 3
-                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-                    and (name == "image_mean" or all(v > 0 for v in values))):
-                raise HarnessError(f"{cfg_path}: {name} is {values!r}, not three numbers"
-                                   + (" above 0" if name == "image_std" else ""),
-                                   "restore the file or delete it to use CLIP's statistics")
-    return image_processor(image_size, mean, std)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .hf_encoder import HFVisionEncoder
+from harness.kinds.hf_vision import HFVisionEncoder
 
 CARD = str(Path(__file__).with_name("siglip.yaml"))  # the card ships beside the plugin
 

@@ -1,15 +1,14 @@
 """A vision encoder backed by a ``transformers`` vision model class: weights folder, config facts,
-tower and processor. A family (CLIP, SigLIP) is a small subclass naming its classes."""
+tower and processor. A family (CLIP, SigLIP, or a third party's) is a small subclass naming its classes."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.kinds.images import processor_from_folder
 from harness.kinds.vision import VisionEncoder, VisionInfo
 from harness.model_folders import load_pretrained, read_config, variant_folder
-
-from .images import processor_from_folder
 
 
 class HFVisionEncoder(VisionEncoder):
