@@ -90,6 +90,7 @@ def export(engine, batch, pad_id: int, lora, rank: int, out: Path) -> None:
     with gathered(params.values(), modifier_rank=None):
         engine_weights = {n: p.detach().clone() for n, p in params.items()}
     inputs = collate(batch, pad_id)
+    inputs.pop("labels")  # with labels the recipe's supervised loss skips the logits
     engine.module.eval()
     with torch.no_grad():
         engine_logits = engine.module(**inputs).logits  # collective under ZeRO-3: every rank runs it
