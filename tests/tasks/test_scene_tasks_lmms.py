@@ -15,7 +15,7 @@ NAMES = [t for spec in SCENE_TASKS for t in spec.lmms_tasks]
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     return ensure_scene_data(tmp_path_factory.mktemp("scene"), seed=1,
-                             sizes=SceneDataSizes(align=2, instruct=2, eval=12, image_size=32))
+                             sizes=SceneDataSizes(align=2, instruct=2, eval=12, validation=12, image_size=32))
 
 
 @pytest.fixture(scope="module")
