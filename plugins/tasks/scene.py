@@ -14,6 +14,13 @@ import harness_tasks
 
 TASKS_FOLDER = str(Path(harness_tasks.__file__).parent)
 PREPARE = "harness_plugins.tasks.prepare:prepare_scene"
+# What the scene tasks collect by default for the analyses of `harness compare` (cheap at organism
+# size; the real benchmarks leave them opt-in): the blind baseline (every image blanked), which the
+# competence gate and the vision-bound analysis read; for vqa_scene also the answer-position hidden
+# states and the perturbation sets, which the stability analysis reads.
+STUDY_DEFAULTS = {"eval.blind": True}
+VQA_DEFAULTS = {**STUDY_DEFAULTS, "eval.save_hidden_states": True,
+                "eval.tasks": ["vqa_scene_pixel_noise", "vqa_scene_paraphrase"]}
 
 SCENE_TASKS: tuple[TaskSpec, ...] = (
     TaskSpec(
@@ -21,6 +28,7 @@ SCENE_TASKS: tuple[TaskSpec, ...] = (
         include_path=TASKS_FOLDER, data="scene", prepare=PREPARE,
         capability_tags=("perception-heavy", "reasoning-heavy"),
         aliases=("vqa",),
+        defaults=VQA_DEFAULTS,
         description="Short-answer questions about synthetic scenes, typed perception or reasoning.",
     ),
     TaskSpec(
@@ -28,6 +36,7 @@ SCENE_TASKS: tuple[TaskSpec, ...] = (
         include_path=TASKS_FOLDER, data="scene", prepare=PREPARE,
         capability_tags=("perception-heavy",),
         aliases=("description",),
+        defaults=STUDY_DEFAULTS,
         description="Describe every object of a scene; attribute F1 against the annotation, plus CIDEr.",
     ),
     TaskSpec(
@@ -35,6 +44,7 @@ SCENE_TASKS: tuple[TaskSpec, ...] = (
         include_path=TASKS_FOLDER, data="scene", prepare=PREPARE,
         capability_tags=("structured-output",),
         aliases=("coords",),
+        defaults=STUDY_DEFAULTS,
         description="Give an object's centre as JSON; valid-JSON rate, accuracy within tolerance, distance.",
     ),
     *(TaskSpec(
