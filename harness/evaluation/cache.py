@@ -2,7 +2,9 @@
 
 One append-only JSONL file per checkpoint identity. Each line is one finished request, written and
 fsynced as its batch finishes, keyed by a hash of (checkpoint identity, task fingerprint, doc id,
-request arguments, generation settings). A line cut short by a kill is ignored on load.
+request arguments, generation settings). A line cut short by a kill is ignored on load. Appends hold
+an OS file lock (``<cache>.jsonl.lock``), so the ranks of a data-parallel evaluation (or two
+evaluations of one checkpoint) append whole lines, never interleaved ones.
 """
 from __future__ import annotations
 
@@ -81,9 +83,11 @@ class ResponseCache:
         """Append a finished batch and make it durable before the evaluation moves on."""
         if not items:
             return
+        from filelock import FileLock
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lines = "".join(json.dumps({"key": k, "value": v}) + "\n" for k, v in items)
-        with self.path.open("a", encoding="utf-8") as fh:
+        with FileLock(str(self.path) + ".lock"), self.path.open("a", encoding="utf-8") as fh:
             # A previous writer killed mid-line left no newline: start on a fresh line.
             if fh.tell() > 0 and not self._ends_with_newline():
                 fh.write("\n")

@@ -31,9 +31,15 @@ from harness.evaluation.sidecar import write_task_sidecars
 DEFAULT_MAX_NEW_TOKENS = 32
 
 
-def default_device() -> str:
-    """``cuda`` when a GPU is visible, else ``cpu``."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
+def default_device(device: str | None = None) -> str:
+    """``device``, else ``cuda`` when a GPU is visible, else ``cpu``; under a launcher (LOCAL_RANK set) a
+    bare ``cuda`` is ``cuda:<LOCAL_RANK>``, so that each process evaluates on its own GPU, not all on GPU 0."""
+    import os
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and "LOCAL_RANK" in os.environ:
+        return f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    return device
 
 
 def _progress(total: int, desc: str, cached: int) -> Any:
@@ -80,7 +86,7 @@ class HarnessVLM(lmms):
         self.records_dir = Path(records_dir) if records_dir else None
         self.blind = _flag(blind)  # every image replaced by a blank one (the blind baseline)
         self.keep_loaded = False  # clean() keeps the model (evaluate() runs a blind pass after the first)
-        device = device or default_device()
+        device = default_device(device)
         self.checkpoint = resolve_checkpoint(run)
         if _flag(cache):
             from harness.paths import home
@@ -322,6 +328,11 @@ class HarnessVLM(lmms):
 
     def _flush_records(self) -> None:
         if self.records_dir is None:
+            return
+        from harness.evaluation.distributed import gather_records, rank_and_world
+
+        gather_records(self)  # several ranks (lmms-eval's CLI under torchrun): rank 0 writes everyone's, once
+        if rank_and_world()[0] != 0:
             return
         for task, records in self.records.items():
             write_task_sidecars(self.records_dir, task, records, self.hidden.get(task))

@@ -23,6 +23,7 @@ from harness.errors import HarnessError, unknown_name
 from harness.evaluation.blind import blind_task
 from harness.store.records import MetricRow, SampleRow
 from harness.evaluation.checkpoint import resolve_checkpoint
+from harness.evaluation.distributed import gather_records, rank_and_world
 
 
 @dataclass
@@ -42,6 +43,7 @@ class EvalResult:
     cache_hits: int = 0  # requests answered from the per-sample cache
     seconds: float = 0.0
     attention: str | None = None  # the attention kernel chosen, and why
+    processes: int = 1  # how many processes evaluated (data-parallel ranks, harness.evaluation.distributed)
 
 
 # Exceptions (by class name, as they come from datasets, huggingface_hub, requests and tenacity)
@@ -167,7 +169,8 @@ def evaluate(checkpoint_dir: Path, tasks: list[str | dict], include_path: str | 
                     cache=cache_dir is not None, cache_dir=str(cache_dir) if cache_dir else None,
                     attn_implementation=choice.name if choice else None)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}.staging-"))
+    main = rank_and_world()[0] == 0  # data-parallel: rank 0 writes the output, the others a throwaway folder
+    staging = Path(tempfile.mkdtemp(dir=output_dir.parent if main else None, prefix=f".{output_dir.name}.staging-"))
     try:
         lm.keep_loaded = bool(blind)
         result = _run(lm, checkpoint, tasks, task_manager, overrides, staging, output_dir, limit, seed,
@@ -176,9 +179,12 @@ def evaluate(checkpoint_dir: Path, tasks: list[str | dict], include_path: str | 
             lm.keep_loaded = False
             _blind_pass(lm, result, checkpoint, blind, task_manager, overrides, staging, output_dir, limit, seed,
                         bootstrap_iters, verbosity, primary_metrics or {})
-        if output_dir.exists():
-            output_dir.rmdir()
-        os.rename(staging, output_dir)
+        if main:
+            if output_dir.exists():
+                output_dir.rmdir()
+            os.rename(staging, output_dir)
+        else:
+            shutil.rmtree(staging, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -220,6 +226,7 @@ def _run(lm: Any, checkpoint: Path, tasks: list[str], task_manager: Any, overrid
     from harness.evaluation.results import fill_mean_stderr, metric_rows, read_samples, sample_rows
     from harness.evaluation.sidecar import hidden_states_path, records_path, write_task_sidecars
 
+    rank, world = rank_and_world()
     requested = [{"task": t, **overrides[t]} if overrides.get(t) else t for t in tasks]
     tracker = EvaluationTracker(output_path=str(staging))
     stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
@@ -229,6 +236,8 @@ def _run(lm: Any, checkpoint: Path, tasks: list[str], task_manager: Any, overrid
             evaluation_tracker=tracker, task_manager=task_manager, bootstrap_iters=bootstrap_iters,
             random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
             datetime_str=stamp, verbosity=verbosity, process_docs_parallel=1,
+            # several ranks: the process group harness.evaluation.distributed set up, not accelerate's
+            **({"distributed_executor_backend": "torchrun"} if world > 1 else {}),
         )
     except Exception as exc:
         if not data_unreachable(exc):
@@ -236,6 +245,10 @@ def _run(lm: Any, checkpoint: Path, tasks: list[str], task_manager: Any, overrid
         raise HarnessError(f"lmms-eval could not load the data of {', '.join(tasks)} ({unreachable_reason(exc)})",
                            "with no network, point task.data at a local copy (a datasets folder saved with "
                            "save_to_disk, in the task's schema): harness run task=NAME task.data=/path") from None
+    computed, cache_hits = gather_records(lm)  # every rank's records, on rank 0
+    if rank != 0:
+        return EvalResult(checkpoint=checkpoint, output_dir=output_dir, metrics=[], samples=[],
+                          results_json=output_dir, processes=world)
     samples = results.pop("samples")
     tracker.save_results_aggregated(results=results, samples=samples, datetime_str=stamp)
     for task in results["configs"]:
@@ -261,6 +274,5 @@ def _run(lm: Any, checkpoint: Path, tasks: list[str], task_manager: Any, overrid
             out.records_jsonl[task] = records_path(output_dir, task)
             if lm.hidden.get(task):
                 out.hidden_states[task] = hidden_states_path(output_dir, task)
-    out.computed = lm.computed
-    out.cache_hits = lm.served_from_cache
+    out.computed, out.cache_hits, out.processes = computed, cache_hits, world
     return out

@@ -11,59 +11,14 @@ prints each stage's tokens/s (and model TFLOP/s and MFU on known GPUs).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from harness.errors import HarnessError
-from harness.launchers import hostfile_slots, world_size
-
-
-def _tool(name: str) -> str:
-    """A console script of this environment (beside the running Python), else from PATH."""
-    local = Path(sys.executable).parent / name
-    found = str(local) if local.is_file() else shutil.which(name)
-    if not found:
-        raise HarnessError(f"{name} is not installed in this environment", "install it or use another launcher")
-    return found
-
-
-def launch_command(cfg: Any, argv: list[str]) -> list[str]:
-    """The launcher command line that runs ``harness <argv>`` in every process."""
-    launcher = getattr(cfg.launcher, "value", cfg.launcher)
-    script = _tool("harness")
-    per_node = str(cfg.num_gpus or 1)
-    if launcher == "torchrun":
-        cmd = [_tool("torchrun"), "--nproc_per_node", per_node, "--nnodes", str(cfg.num_nodes)]
-        if cfg.num_nodes > 1:
-            addr, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT", "29500")
-            if not addr:
-                raise HarnessError("launcher=torchrun with num_nodes > 1 needs MASTER_ADDR (the first node's address)",
-                                   "export MASTER_ADDR=<node0> and run the same command on every node, or use launcher=deepspeed hostfile=...")
-            cmd += ["--rdzv_backend", "c10d", "--rdzv_endpoint", f"{addr}:{port}"]
-        else:
-            cmd += ["--standalone"]
-        return cmd + [script, *argv]
-    if launcher == "deepspeed":
-        # --no_local_rank: the harness reads LOCAL_RANK from the environment; its CLI has no --local_rank.
-        cmd = [_tool("deepspeed"), "--no_local_rank"]
-        if cfg.hostfile:
-            hostfile_slots(cfg.hostfile)
-            cmd += ["--hostfile", str(cfg.hostfile)]
-            if cfg.num_gpus:
-                cmd += ["--num_gpus", per_node]
-        else:
-            cmd += ["--num_gpus", str(world_size(cfg))]  # explicit, so the world size is known beforehand
-        if cfg.num_nodes > 1:
-            cmd += ["--num_nodes", str(cfg.num_nodes)]
-        if os.environ.get("MASTER_PORT"):
-            cmd += ["--master_port", os.environ["MASTER_PORT"]]
-        return cmd + [script, *argv]
-    raise HarnessError(f"unknown launcher {launcher!r}", "use launcher=none, torchrun or deepspeed")
+from harness.launchers import launch_command
 
 
 def throughput_lines(run_dir: Path) -> list[str]:
@@ -85,19 +40,15 @@ def throughput_lines(run_dir: Path) -> list[str]:
 @click.argument("overrides", nargs=-1)
 def train_cmd(overrides: tuple[str, ...], run_dir: str | None) -> None:
     """Train a VLM with the configured recipe: KEY=VALUE overrides, e.g. backbone=llama3 resume=true."""
-    from harness.checkpoints import finished_checkpoint, mark_finished, training_dir
+    from harness.checkpoints import finished_checkpoint, training_dir
     from harness.cli.config_cmds import resolve_cells
     from harness.cli.output import console
-    from harness.lazy import load_ref
     from harness.paths import ensure_writable_home
     from harness.pipeline import preflight
-    from harness.plugin_manager import get_plugins
-    from harness.quiet import quiet_libraries
     from harness_plugins.recipes.llava15.distributed import launched
 
     (resolved,) = resolve_cells(overrides, multirun=False)
     cfg = resolved.config
-    spec = get_plugins().registry("recipes").entry(cfg.recipe.name).spec
     if not launched():  # launched processes validate in train(), with their WORLD_SIZE
         preflight(resolved)  # weight folders and every setting, before anything is written or launched
     ensure_writable_home()
@@ -107,6 +58,43 @@ def train_cmd(overrides: tuple[str, ...], run_dir: str | None) -> None:
     if default_dir and (done := finished_checkpoint(training_hash)):
         console().print(f"already trained (training hash {training_hash}): {done}")
         return
+    with _training_lock(cfg, target, training_hash):
+        if default_dir and (done := finished_checkpoint(training_hash)):  # by the process this one waited for
+            console().print(f"already trained (training hash {training_hash}), by the process this one waited for: {done}")
+            return
+        _train(resolved, target, overrides, default_dir)
+
+
+def _training_lock(cfg: Any, target: Path, training_hash: str) -> Any:
+    """One process trains a folder at a time (:mod:`harness.locks`); another waits, saying for whom. The
+    launcher's processes work under the lock of the ``harness train`` that launched them, except with
+    torchrun over several nodes, where each node runs its own command and the global rank 0 holds it."""
+    import contextlib
+
+    from harness.cli.output import console
+    from harness.locks import exclusive
+    from harness_plugins.recipes.llava15.distributed import launched
+
+    multi_node_torchrun = getattr(cfg.launcher, "value", cfg.launcher) == "torchrun" and cfg.num_nodes > 1
+    holder = multi_node_torchrun and os.environ.get("RANK") == "0" if launched() else not multi_node_torchrun
+    if not holder:
+        return contextlib.nullcontext()
+    return exclusive(target.with_name(target.name + ".lock"), f"training {training_hash}",
+                     on_wait=lambda line: console(stderr=True).print(line, soft_wrap=True, markup=False))
+
+
+def _train(resolved: Any, target: Path, overrides: tuple[str, ...], default_dir: bool) -> None:
+    """Check the folder, then train in it here or under the configured launcher."""
+    from harness.checkpoints import mark_finished
+    from harness.cli.output import console
+    from harness.lazy import load_ref
+    from harness.locks import held_env
+    from harness.plugin_manager import get_plugins
+    from harness.quiet import quiet_libraries
+    from harness_plugins.recipes.llava15.distributed import launched
+
+    cfg, training_hash = resolved.config, resolved.hashes["training"]
+    spec = get_plugins().registry("recipes").entry(cfg.recipe.name).spec
     if not launched():
         # Before anything heavy is imported or launched: refuse a foreign, finished or unresumed run dir.
         from harness_plugins.recipes.llava15.rundir import check
@@ -118,7 +106,7 @@ def train_cmd(overrides: tuple[str, ...], run_dir: str | None) -> None:
     if getattr(cfg.launcher, "value", cfg.launcher) != "none" and not launched():
         command = launch_command(cfg, ["train", "--run-dir", str(target), *overrides])
         console().print("launching: " + " ".join(command), style="dim")
-        code = subprocess.call(command)
+        code = subprocess.call(command, env=held_env(target.with_name(target.name + ".lock")))
         if code:
             raise HarnessError(f"the launched training exited with code {code}", "see the output above")
         if default_dir:
