@@ -1,7 +1,8 @@
 """The competence gate: before any verdict, each run is checked per group against its baselines. A run
-whose accuracy interval reaches down to the majority-answer baseline, that does not beat its own blind
-baseline (every image blanked), or that gives one answer to 90% or more of a group's items is not
-interpretable there, and every verdict involving it says so, with the numbers."""
+that solves none of a group's items, whose accuracy interval reaches down to the majority-answer
+baseline, that does not beat its own blind baseline (every image blanked), or that gives one answer to
+90% or more of the items is not interpretable there, and every verdict involving it says so, with the
+numbers."""
 from __future__ import annotations
 
 import math
@@ -60,6 +61,8 @@ def check(label: str, where: str, correct: np.ndarray, predictions: list[str], t
     n = int(correct.size)
     accuracy = clopper_pearson(int(correct.sum()), n, confidence)
     problems: list[str] = []
+    if n and not correct.any():
+        problems.append(f"{label} solves none of the {n} {where}")
     answer, count = Counter(normalise(p) for p in predictions).most_common(1)[0] if predictions else ("", 0)
     constant = (answer, count) if n and count >= CONSTANT_SHARE * n else None
     if constant:

@@ -74,7 +74,11 @@ def description_process_results(doc, results):
     response = _first(results)
     counts = metrics.attribute_counts(response, Scene.from_dict(json.loads(doc["scene"])))
     item = {**counts, "prediction": response, "reference": doc["answer"]}
-    return {name: item for name in DESCRIPTION_METRICS}
+    # The description's own precision, recall and F1 are its per-sample scores ("score", which the harness
+    # stores per sample for the item-level analyses); the aggregations read the counts.
+    own = metrics.micro_f1([counts])
+    scores = {"attribute_f1": own["f1"], "attribute_precision": own["precision"], "attribute_recall": own["recall"]}
+    return {name: {**item, "score": scores[name]} if name in scores else item for name in DESCRIPTION_METRICS}
 
 
 def description_f1(items):
@@ -104,8 +108,11 @@ COORDINATE_METRICS = ("within_tolerance", "valid_json", "mean_distance")
 
 def coordinate_process_results(doc, results):
     response = _first(results)
-    item = {**metrics.coordinate_score(response, doc["answer"]), "prediction": response}
-    return {name: item for name in COORDINATE_METRICS}
+    scored = metrics.coordinate_score(response, doc["answer"])
+    item = {**scored, "prediction": response}
+    # Per-sample scores for the item-level analyses: a hit, valid JSON (the distance has none: lower is better).
+    scores = {"within_tolerance": scored["hit"], "valid_json": scored["valid"]}
+    return {name: {**item, "score": scores[name]} if name in scores else item for name in COORDINATE_METRICS}
 
 
 def coordinate_within_tolerance(items):

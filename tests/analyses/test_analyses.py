@@ -44,6 +44,12 @@ def test_a_run_on_its_majority_baseline_is_not_interpretable(store_file, context
     assert not gate.ok and "not above the majority-answer baseline on vqa_scene items" in gate.problems[0]
 
 
+def test_a_run_that_solves_nothing_is_not_interpretable(store_file, context):
+    add_run(store_file, "llama1", np.zeros(60, dtype=int))
+    add_run(store_file, "llama2", (np.arange(60) % 2 == 0).astype(int))
+    assert "llama1 solves none of the 60 vqa_scene items" in context().competence(0, "all").problems
+
+
 def test_two_seeds_of_one_model_against_a_model_solving_disjoint_items_is_different(store_file, context):
     rng = np.random.default_rng(0)
     x = (rng.random(200) < 0.5).astype(int)
