@@ -43,8 +43,11 @@ def test_first_run_trains_evaluates_stores_and_prints_the_leaderboard(home):
     metrics = dict(_rows(home, "select metric, value from metrics where run_id = ?", run_id))
     assert {"exact_match", "majority_baseline", "em_perception", "em_reasoning"} <= set(metrics)
     assert 0.0 <= metrics["exact_match"] <= 1.0
-    (n,), = _rows(home, "select count(*) from samples where run_id = ? and confidence is not null", run_id)
+    (n,), = _rows(home, "select count(*) from samples where run_id = ? and task = 'vqa_scene' and confidence is not null",
+                  run_id)
     assert n == 24
+    tasks = {t for t, in _rows(home, "select distinct task from samples where run_id = ?", run_id)}
+    assert tasks == {"vqa_scene", "vqa_scene@blind", "vqa_scene_pixel_noise", "vqa_scene_paraphrase"}  # the defaults
     assert json.loads(versions)["attention"].startswith("sdpa")  # auto on the CPU: SDPA, with its reason
     files = {p.name for p in (Path(run_dir) / "eval").iterdir()}
     assert any(f.endswith("_results.json") for f in files) and "samples_vqa_scene" in " ".join(files)
