@@ -95,6 +95,9 @@ def analyze(ctx: CompareContext) -> AnalysisResult:
     elif blocked:
         result.study.append(StudyFinding("emergent", NOT_INTERPRETABLE, "", "Would-be emergent capabilities involve "
                                          "runs below their baselines: " + "; ".join(blocked[:2]) + "."))
+    elif not ctx.competence(order[-1], "all").ok:  # "nothing emerges" needs a newest generation that works
+        result.study.append(StudyFinding("emergent", NOT_INTERPRETABLE, "", "Nothing emerges, but the newest generation "
+                                         "is below its baselines: " + "; ".join(ctx.competence(order[-1], "all").problems) + "."))
     else:
         result.study.append(StudyFinding("emergent", NOT_SHOWN, "", findings[0]))
     return result

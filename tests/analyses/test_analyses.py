@@ -198,6 +198,13 @@ def test_emergent_follows_generation_order_and_needs_a_significant_rise(store_fi
     assert result.study[0].status == "shown"
 
 
+def test_nothing_emerging_from_runs_below_their_baselines_is_not_interpretable(store_file, context):
+    for name in ("llama1", "llama3"):
+        add_run(store_file, name, np.zeros(60, dtype=int))
+    result = emergent.analyze(context())
+    assert result.study[0].status == "not interpretable" and "llama3 solves none" in result.study[0].sentence
+
+
 def test_a_rise_on_a_tiny_group_is_not_emergent():
     assert emergent.emerges_at([0.0, 0.0, 1.0]) == 2  # the value rule alone would flag it ...
 
