@@ -136,10 +136,17 @@ def test_harness_train_killed_in_finetune_resumes_to_the_same_losses(organisms, 
     proc.wait()
     assert latest is not None, "the run ended before it could be killed"
     run_dir = latest.parent.parent
-    assert not (run_dir / "model").exists() and latest.read_text().strip() < "step0000006"
+    killed_at = latest.read_text().strip()
+    assert not (run_dir / "model").exists() and killed_at < "step0000006"
+    lines_before = (run_dir / "metrics.jsonl").read_text().splitlines()
     again = _harness(["train", *overrides], home, check=False)
     assert again.returncode == 2 and "resume=true" in again.stderr  # an interrupted run is not silently restarted
     _harness(["train", *overrides, "resume=true"], home)
+    # The resumed process ran only what the checkpoint had not done: the align lines and the finetune lines
+    # up to the checkpoint's step are the killed process's own (timings included), not recomputed ones.
+    kept = [line for line in lines_before if json.loads(line)["stage"] == "align"
+            or json.loads(line)["step"] <= int(killed_at.removeprefix("step"))]
+    assert (run_dir / "metrics.jsonl").read_text().splitlines()[:len(kept)] == kept
 
     def losses(root):
         (metrics,) = root.glob("checkpoints/*/metrics.jsonl")
