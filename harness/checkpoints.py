@@ -16,6 +16,17 @@ def training_dir(training_hash: str) -> Path:
     return home() / "checkpoints" / training_hash
 
 
+def training_lock(training_hash: str) -> Path:
+    """The lock of the training folder (:mod:`harness.locks`): one process trains a training hash at a time."""
+    return home() / "checkpoints" / f"{training_hash}.lock"
+
+
+def evaluation_lock(run_hash: str) -> Path:
+    """The lock of one run config's evaluation: one process at a time evaluates a config (another waits,
+    then takes its answers from the cache); evaluations of other configs of one checkpoint run beside it."""
+    return home() / "cache" / "eval" / f"{run_hash}.lock"
+
+
 def finished_checkpoint(training_hash: str) -> Path | None:
     """The exported checkpoint of a finished training with this hash, if there is one."""
     marker = training_dir(training_hash) / MARKER

@@ -7,20 +7,24 @@ and per-sample rows in one transaction -> print the leaderboard with this run hi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shutil
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-from harness.checkpoints import finished_checkpoint, mark_finished, training_dir
+from harness.checkpoints import evaluation_lock, finished_checkpoint, mark_finished, training_dir, training_lock
 from harness.cli.output import console
 from harness.config import ResolvedConfig
 from harness.errors import HarnessError
-from harness.launchers import world_size
+from harness.launchers import check_visible_devices, world_size
 from harness.lazy import load_ref
+from harness.locks import Owner, exclusive, held_env
 from harness.paths import ensure_writable_home, store_path
 from harness.plugin_manager import first_line, get_plugins
-from harness.runs import create_run_dir, orphaned_run_dirs, release_run_dir
+from harness.runs import create_run_dir, discard_run_dir, orphaned_run_dirs, release_run_dir
 from harness.specs import TaskSpec
 from harness.store import ResultsStore, RunRecord, open_store
 
@@ -74,6 +78,7 @@ def preflight(resolved: ResolvedConfig) -> dict[str, Path]:
     the weight folders, and the recipe's own settings (batch arithmetic, DeepSpeed JSON) for the world
     size its launcher starts. Returns the weight folders."""
     folders = weight_folders(resolved)
+    check_visible_devices(resolved.config)
     recipe = get_plugins().registry("recipes").get(resolved.config.recipe.name)
     if recipe.validate:
         load_ref(recipe.validate)(resolved.config, world_size(resolved.config))
@@ -82,14 +87,35 @@ def preflight(resolved: ResolvedConfig) -> dict[str, Path]:
 
 def ensure_checkpoint(resolved: ResolvedConfig) -> tuple[Path, float]:
     """The trained checkpoint for this training hash: reused when finished, else trained (or
-    resumed from its last DeepSpeed checkpoint). Returns it and the seconds spent training."""
+    resumed from its last DeepSpeed checkpoint). Returns it and the seconds spent training.
+
+    One process trains a training hash at a time (its lock, :mod:`harness.locks`): another that needs
+    it waits, then reuses the finished checkpoint, or takes the training over if its owner died."""
     training_hash = resolved.hashes["training"]
     found = finished_checkpoint(training_hash)
     if found is not None:
         console().print(f"reusing the checkpoint trained for this training config: {found}", soft_wrap=True)
         return found, 0.0
+    with exclusive(training_lock(training_hash), f"training {training_hash}", on_wait=_say) as dead:
+        found = finished_checkpoint(training_hash)
+        if found is not None:
+            console().print(f"reusing the checkpoint trained for this training config: {found}", soft_wrap=True)
+            return found, 0.0
+        return _train_owned(resolved, dead)
+
+
+def _say(line: str) -> None:
+    console(stderr=True).print(line, soft_wrap=True, markup=False)
+
+
+def _train_owned(resolved: ResolvedConfig, dead: Owner | None) -> tuple[Path, float]:
+    """Train under the training's lock; a half-finished training of the same hash (a dead owner's, or an
+    interrupted one) is resumed, never restarted."""
+    training_hash = resolved.hashes["training"]
     workdir = training_dir(training_hash)
-    resume = workdir.exists()  # a half-finished training of the same hash is resumed, never restarted
+    resume = workdir.exists()
+    if dead is not None and resume:
+        _say(f"taking over training {training_hash} from {dead.describe()}, which is gone; resuming from its last checkpoint")
     if getattr(resolved.config.launcher, "value", resolved.config.launcher) != "none":
         return _train_launched(resolved, resume)
     recipe = get_plugins().registry("recipes").get(resolved.config.recipe.name)
@@ -128,12 +154,24 @@ def _train_launched(resolved: ResolvedConfig, resume: bool) -> tuple[Path, float
     words = [w for w in command_line_words(resolved) if not w.startswith("resume=")]
     command = [sys.executable, "-m", "harness.cli.main", "train", *words, f"resume={str(resume).lower()}"]
     started = time.perf_counter()
-    code = subprocess.call(command)
+    code = subprocess.call(command, env=held_env(training_lock(resolved.hashes["training"])))
     found = finished_checkpoint(resolved.hashes["training"])
     if code or found is None:
         raise HarnessError(f"the launched training exited with code {code}",
                            "see its output above; rerun to resume from its last checkpoint")
     return found, time.perf_counter() - started
+
+
+def evaluator(cfg: Any) -> Callable[..., Any]:
+    """``evaluate`` in this process, or, with a launcher of several processes, in those processes
+    (data-parallel, each on its own device; :mod:`harness.evaluation.distributed`)."""
+    if getattr(cfg.launcher, "value", cfg.launcher) == "none" or world_size(cfg) == 1:
+        from harness.evaluation.runner import evaluate
+
+        return evaluate
+    from harness.evaluation.distributed import evaluate_launched
+
+    return functools.partial(evaluate_launched, cfg)
 
 
 def training_throughput(checkpoint: Path) -> dict[str, float]:
@@ -150,6 +188,8 @@ def training_throughput(checkpoint: Path) -> dict[str, float]:
         for key in ("tokens_per_s", "mfu"):
             if isinstance(stage.get(key), (int, float)):
                 found[f"{name}_{key}"] = round(float(stage[key]), 4)
+        if isinstance(stage.get("world_size"), int):
+            found["train_processes"] = stage["world_size"]
     return found
 
 
@@ -161,10 +201,15 @@ def run_cell(resolved: ResolvedConfig, store: ResultsStore) -> str:
     overrides = prepare_tasks(resolved, specs)
     run_dir = create_run_dir(resolved)
     console().print(f"[bold]{cfg.task.name} x {cfg.backbone.name} ({cfg.backbone.variant})[/]  run {run_dir.name}")
+    run_hash = resolved.hashes["run"]
     try:
-        _train_evaluate_store(resolved, store, specs, overrides, run_dir)
+        # One process at a time trains and evaluates a config: another with the same config waits, then
+        # reuses the checkpoint and the cached answers. Other configs of one training wait only for the
+        # training (its own lock), then evaluate beside each other.
+        with exclusive(evaluation_lock(run_hash), f"training and evaluating config {run_hash}", on_wait=_say):
+            _train_evaluate_store(resolved, store, specs, overrides, run_dir)
     except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        discard_run_dir(run_dir)
         raise
     return run_dir.name
 
@@ -172,7 +217,6 @@ def run_cell(resolved: ResolvedConfig, store: ResultsStore) -> str:
 def _train_evaluate_store(resolved: ResolvedConfig, store: ResultsStore, specs: list[TaskSpec],
                           overrides: dict[str, dict], run_dir: Path) -> None:
     from harness.evaluation.blind import blind_task
-    from harness.evaluation.runner import evaluate
 
     cfg = resolved.config
     checkpoint, train_seconds = ensure_checkpoint(resolved)
@@ -180,7 +224,7 @@ def _train_evaluate_store(resolved: ResolvedConfig, store: ResultsStore, specs: 
     blind = list(specs[0].lmms_tasks) if cfg.eval.blind else []  # the blind baseline of the run's own task
     stored_as = {**lmms_to_harness, **{blind_task(lmms): blind_task(specs[0].name) for lmms in blind}}
     include_paths = sorted({spec.include_path for spec in specs if spec.include_path})
-    result = evaluate(
+    result = evaluator(cfg)(
         checkpoint, tasks=list(lmms_to_harness), include_path=include_paths[0] if len(include_paths) == 1 else (include_paths or None),
         output_dir=run_dir / "eval", batch_size=cfg.eval.batch_size, limit=cfg.eval.limit,
         max_new_tokens=cfg.eval.max_new_tokens, save_hidden_states=cfg.eval.save_hidden_states,
@@ -198,7 +242,7 @@ def _train_evaluate_store(resolved: ResolvedConfig, store: ResultsStore, specs: 
             controlled_hash=resolved.hashes["controlled"], run_dir=str(run_dir),
             versions={**versions(), **({"attention": result.attention} if result.attention else {})},
             timings={"train_s": round(train_seconds, 2), "eval_s": round(result.seconds, 2),
-                     **training_throughput(checkpoint)},
+                     "eval_processes": result.processes, **training_throughput(checkpoint)},
         ),
         metrics, samples,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import tempfile
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -18,7 +17,8 @@ from harness.config import ResolvedConfig
 from harness.errors import HarnessError
 from harness.paths import runs_dir
 
-OWNER = ".owner"  # "<host> <pid>" of the process making the run, removed once it is stored
+LOCK = ".lock"  # the lease of the process making the run (harness.locks), released once the run is stored
+_HELD: dict[Path, Any] = {}  # run folder -> the lease this process holds on it
 
 RUN_FORMAT = 1  # bumped when the layout of a run directory changes
 
@@ -74,7 +74,6 @@ def create_run_dir(resolved: ResolvedConfig) -> Path:
     staging = Path(tempfile.mkdtemp(dir=parent, prefix=".staging-"))
     try:
         (staging / "config.yaml").write_text(yaml.safe_dump(config_document(resolved), sort_keys=False), encoding="utf-8")
-        (staging / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n", encoding="utf-8")
         final = parent / name
         os.rename(staging, final)
     except BaseException:
@@ -82,37 +81,45 @@ def create_run_dir(resolved: ResolvedConfig) -> Path:
             child.unlink()
         staging.rmdir()
         raise
+    _HELD[final] = _own(final / LOCK)
     return final
+
+
+def _own(lock_file: Path) -> Any:
+    """Take the lease on a new run folder (nobody else can hold it yet); it is renewed until released."""
+    from harness.locks import lease
+
+    claim = lease(lock_file)
+    claim.acquire(timeout=10)
+    return claim
 
 
 def release_run_dir(run_dir: Path) -> None:
     """The run is stored: its folder no longer belongs to the process that made it."""
-    (Path(run_dir) / OWNER).unlink(missing_ok=True)
+    lease = _HELD.pop(Path(run_dir), None)
+    if lease is not None:
+        lease.release()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
+def discard_run_dir(run_dir: Path) -> None:
+    """The run failed: release its folder, then remove it (in that order, or the lease's heartbeat would
+    see its marker vanish and take it for a takeover)."""
+    release_run_dir(run_dir)
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def orphaned_run_dirs(stored: Callable[[str], bool]) -> list[Path]:
-    """Run folders whose process was killed (SIGKILL, power loss) before it could clean up: made on this
-    host by a process that is gone, and not in the store (``stored(run_id)`` says whether it is)."""
-    host, found = socket.gethostname(), []
-    parent = runs_dir()
-    for owner in sorted(parent.glob(f"*/{OWNER}")) if parent.is_dir() else []:
-        try:
-            owner_host, pid = owner.read_text(encoding="utf-8").split()
-            mine_and_dead = owner_host == host and not _alive(int(pid))
-        except (OSError, ValueError):
+    """Run folders whose process died (SIGKILL, power loss) before it could clean up: their lease is not
+    held by a live process (its pid is gone on this host, or another host stopped renewing it) and they
+    are not in the store (``stored(run_id)`` says whether one is)."""
+    from harness.locks import is_held
+
+    parent, found = runs_dir(), []
+    for lock in sorted(parent.glob(f"*/{LOCK}")) if parent.is_dir() else []:
+        if Path(lock.parent) in _HELD or stored(lock.parent.name):
             continue
-        if mine_and_dead and not stored(owner.parent.name):
-            found.append(owner.parent)
+        if not is_held(lock):
+            found.append(lock.parent)
     return found
 
 

@@ -31,20 +31,26 @@ def test_a_folder_without_config_is_not_a_run(tmp_path):
 
 def test_a_run_folder_left_by_a_killed_process_is_found_and_a_live_or_stored_one_is_not(fake_plugins, home,
                                                                                       monkeypatch):
-    import socket
+    import signal
     import subprocess
     import sys
 
-    from harness.runs import OWNER, orphaned_run_dirs, release_run_dir
+    from harness.runs import LOCK, orphaned_run_dirs, release_run_dir
 
     monkeypatch.setenv("HARNESS_HOME", str(home))
     resolved = resolve(parse_overrides(["backbone=llama2"]), fake_plugins)
     mine, killed, stored, done = (create_run_dir(resolved) for _ in range(4))
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()  # a pid that no longer runs, as after a SIGKILL
-    for run_dir in (killed, stored):
-        (run_dir / OWNER).write_text(f"{socket.gethostname()} {dead.pid}\n")
+    for run_dir in (killed, stored):  # handed to another process, then killed outright (SIGKILL) while it runs
+        release_run_dir(run_dir)
+    owner = subprocess.Popen([sys.executable, "-c", "import sys\nfrom harness.locks import lease\n"
+                              f"for d in {[str(killed / LOCK), str(stored / LOCK)]!r}: lease(d).acquire(timeout=10)\n"
+                              "print('held', flush=True); sys.stdin.read()"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert owner.stdout.readline().strip() == "held"
+    assert orphaned_run_dirs(lambda run_id: False) == []  # every run is alive: mine here, the two in the other process
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
     release_run_dir(done)
-    assert not (done / OWNER).exists()
+    assert not (done / LOCK).exists()
     found = orphaned_run_dirs(lambda run_id: run_id == stored.name)
     assert found == [killed]  # mine: this process is alive; stored: in the store; done: released
