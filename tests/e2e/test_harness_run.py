@@ -1,11 +1,17 @@
 """`harness run` end to end on the embedded default, in fresh interpreters, as a user runs it:
 scene data built on first use, the organisms trained with the real DeepSpeed recipe (few steps),
-evaluated through lmms-eval, stored, shown; then reuse, sweeps, a failing cell and `harness compare`.
+evaluated through lmms-eval, stored, shown; then reuse, lmms-eval's own CLI on the run, a killed run
+resumed by the next one, launcher=deepspeed, sweeps, a failing cell and `harness compare`.
 """
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +27,21 @@ QUICK = ["recipe.align.max_steps=3", "recipe.finetune.max_steps=3", "eval.limit=
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    return tmp_path_factory.mktemp("e2e") / "home"
+    # Named as the default home, so lmms-eval's CLI finds the scene data from the folder that holds it.
+    return tmp_path_factory.mktemp("e2e") / "harness_runs"
+
+
+def _home_sharing_scene_data(new_home: Path, home: Path) -> Path:
+    """A fresh home that reads the scene data the module's first run built (read-only use: no rebuild)."""
+    new_home.mkdir(parents=True)
+    if (home / "data").is_dir():
+        (new_home / "data").symlink_to(home / "data", target_is_directory=True)
+    return new_home
+
+
+def _metrics_lines(home: Path) -> list[str]:
+    (metrics,) = home.glob("checkpoints/*/metrics.jsonl")
+    return metrics.read_text().splitlines()
 
 
 def _rows(home, sql, *args):
@@ -58,6 +78,84 @@ def test_second_run_reuses_the_checkpoint(home):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "reusing the checkpoint" in done.stdout and "checkpoint reused" in done.stdout
     assert len(_rows(home, "select run_id from runs")) == 2
+
+
+def _raw_answer(logged: dict) -> str:
+    """The model's text of an lmms-eval samples line (written flat, ``resps`` dropped when it equals the filtered one)."""
+    answer = logged.get("resps", logged["filtered_resps"])
+    while isinstance(answer, list):
+        answer = answer[0]
+    return answer
+
+
+def test_lmms_eval_cli_on_the_run_directory_gives_the_answers_harness_run_stored(home, tmp_path):
+    """README: lmms-eval's own CLI with harness_vlm, on the shipped scene task and the checkpoint the
+    recipe exported, named by the run directory, run from the folder that holds harness_runs."""
+    import harness_tasks
+
+    (run_id, run_dir), = _rows(home, "select run_id, run_dir from runs order by rowid limit 1")
+    stored = dict(_rows(home, "select doc_id, prediction from samples where run_id = ? and task = 'vqa_scene'", run_id))
+    env = {k: v for k, v in os.environ.items() if k != "HARNESS_HOME"} | {"OMP_NUM_THREADS": "2"}
+    done = subprocess.run([sys.executable, "-m", "lmms_eval", "--model", "harness_vlm",
+                           "--model_args", f"run={run_dir},batch_size=8,cache=false", "--tasks", "vqa_scene",
+                           "--include_path", str(Path(harness_tasks.__file__).parent), "--limit", "24",
+                           "--log_samples", "--output_path", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, cwd=home.parent, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (samples,) = (tmp_path / "out").rglob("*_samples_vqa_scene.jsonl")
+    answers = {r["doc_id"]: _raw_answer(r) for r in map(json.loads, samples.read_text().splitlines())}
+    assert len(stored) == 24 and answers == stored
+
+
+def test_a_killed_run_is_resumed_by_the_next_run_which_removes_its_folder(home, tmp_path):
+    """README: `harness run` resumes an interrupted training on its own, and the next `harness run`
+    removes the folder a killed run left. The resumed process runs only the steps after the checkpoint."""
+    reference = [json.loads(line) for line in _metrics_lines(home)]  # the first run's uninterrupted training
+    killed_home = _home_sharing_scene_data(tmp_path / "harness_runs", home)
+    args = ["run", "task=vqa", "backbone=llama3", *QUICK, "recipe.checkpoint_every=1"]
+    env = os.environ | {"HARNESS_HOME": str(killed_home), "OMP_NUM_THREADS": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli.main", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=tmp_path)
+    deadline = time.time() + 600
+    while not list(killed_home.glob("checkpoints/*/finetune/latest")):
+        assert proc.poll() is None and time.time() < deadline, "the run ended before it could be killed"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (killed_at,) = [int(p.read_text().strip().removeprefix("step")) for p in killed_home.glob("checkpoints/*/finetune/latest")]
+    (orphan,) = (killed_home / "runs").iterdir()
+    assert not list(killed_home.glob("checkpoints/*/model")) and killed_at < 3
+    lines_before = _metrics_lines(killed_home)
+
+    done = run_cli(args, home=killed_home)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"removed {orphan.name}: left by a killed run" in done.stderr and not orphan.exists()
+    (run_id, run_dir), = _rows(killed_home, "select run_id, run_dir from runs")
+    assert [p.name for p in (killed_home / "runs").iterdir()] == [run_id] == [Path(run_dir).name]
+    # Align and the finetune steps up to the checkpoint are the killed process's lines (timings and all):
+    # only the steps after it ran again, to the losses of the uninterrupted training.
+    kept = [line for line in lines_before if json.loads(line)["stage"] == "align" or json.loads(line)["step"] <= killed_at]
+    resumed = _metrics_lines(killed_home)
+    assert resumed[:len(kept)] == kept and len(resumed) == len(reference) > len(kept)
+    for row, expected in zip(map(json.loads, resumed), reference):
+        assert (row["stage"], row["step"]) == (expected["stage"], expected["step"])
+        assert row["loss"] == pytest.approx(expected["loss"], abs=1e-5)
+
+
+def test_launcher_deepspeed_runs_the_whole_cell_in_two_processes(home, tmp_path):
+    launched_home = _home_sharing_scene_data(tmp_path / "harness_runs", home)
+    done = run_cli(["run", "task=vqa", "backbone=llama3", "launcher=deepspeed", "num_gpus=2",
+                    "recipe.align.max_steps=2", "recipe.finetune.max_steps=2", "eval.limit=8", "eval.batch_size=8"],
+                   home=launched_home, env={"OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "deepspeed --no_local_rank --num_gpus 2" in " ".join(done.stdout.split())
+    (summary,) = launched_home.glob("checkpoints/*/training_summary.json")
+    stages = json.loads(summary.read_text())["stages"]
+    assert stages["align"]["world_size"] == stages["finetune"]["world_size"] == 2
+    (run_id,), = _rows(launched_home, "select run_id from runs")
+    metrics = dict(_rows(launched_home, "select metric, value from metrics where run_id = ? and task = 'vqa_scene'", run_id))
+    assert "exact_match" in metrics
+    assert len(_rows(launched_home, "select doc_id from samples where run_id = ? and task = 'vqa_scene'", run_id)) == 8
 
 
 def test_a_failing_cell_is_reported_and_the_others_still_run(home):

@@ -103,5 +103,8 @@ def test_zero_init_stage_resumes_with_the_same_later_losses(tmp_path, align_weig
     flags = ["--align", str(align_weights), "--gradient-checkpointing", "--every", "2"]
     run_dir = _run(tmp_path / "resumed", "zero_init", *flags, "--stop-after", "2")
     assert list(_losses(run_dir)) == [1, 2] and (run_dir / "finetune" / "latest").read_text().strip() == "step0000002"
+    first_two = (run_dir / "metrics.jsonl").read_text().splitlines()
     _run(run_dir, "zero_init", *flags, "--resume")
+    # Steps 1-2 are the first process's lines (timings included): the resume ran only steps 3-4.
+    assert (run_dir / "metrics.jsonl").read_text().splitlines()[:2] == first_two
     assert _losses(run_dir) == pytest.approx(_losses(uninterrupted), rel=1e-6)
