@@ -27,6 +27,7 @@ from harness.plugin_manager import first_line, get_plugins
 from harness.runs import create_run_dir, discard_run_dir, orphaned_run_dirs, release_run_dir
 from harness.specs import TaskSpec
 from harness.store import ResultsStore, RunRecord, open_store
+from harness.sweeps import report_run
 
 VERSIONED = ("harness", "torch", "transformers", "deepspeed", "lmms_eval", "datasets", "peft")
 
@@ -106,6 +107,10 @@ def ensure_checkpoint(resolved: ResolvedConfig) -> tuple[Path, float]:
 
 def _say(line: str) -> None:
     console(stderr=True).print(line, soft_wrap=True, markup=False)
+
+
+def _tell(line: str) -> None:
+    console().print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 def _train_owned(resolved: ResolvedConfig, dead: Owner | None) -> tuple[Path, float]:
@@ -251,6 +256,21 @@ def _train_evaluate_store(resolved: ResolvedConfig, store: ResultsStore, specs: 
     console().print(f"evaluated {sum(result.num_samples.values())} samples in {result.seconds:.1f}s{reused}")
 
 
+def _elsewhere(cells: list[ResolvedConfig]) -> Callable[..., Any] | None:
+    """How cells run when not one after another in this process: ``launcher=slurm`` (each a Slurm job,
+    :mod:`harness.slurm`) or ``sweep.parallel`` > 1 (several processes here, :mod:`harness.sweeps`)."""
+    from harness import slurm, sweeps
+
+    cfg = cells[0].config
+    parallel = sweeps.check_parallel(cfg)
+    if getattr(cfg.launcher, "value", cfg.launcher) == "slurm":
+        slurm.check_settings(cfg)
+        return slurm.submit_cells
+    if parallel > 1 and len(cells) > 1:
+        return functools.partial(sweeps.run_parallel, parallel=min(parallel, len(cells)))
+    return None
+
+
 def run_cells(cells: list[ResolvedConfig]) -> None:
     """Run every cell in turn; in a sweep a failed cell (bad weights or settings included: nothing of it
     is written) is reported and the others still run. A single cell with bad input writes nothing at all."""
@@ -262,6 +282,7 @@ def run_cells(cells: list[ResolvedConfig]) -> None:
 
     if len(cells) == 1:
         preflight(cells[0])  # before the home and the store are created
+    elsewhere = _elsewhere(cells)  # in parallel processes or Slurm jobs (settings checked before anything is written)
     ensure_writable_home()
     quiet_libraries()
     failures: list[str] = []
@@ -271,11 +292,16 @@ def run_cells(cells: list[ResolvedConfig]) -> None:
         for orphan in orphaned_run_dirs(lambda run_id: store.run(run_id) is not None):
             shutil.rmtree(orphan, ignore_errors=True)
             console(stderr=True).print(f"removed {orphan.name}: left by a killed run", soft_wrap=True, markup=False)
+        ready = []
         for resolved in cells:
             try:
                 if len(cells) > 1:
                     preflight(resolved)
-                made.append(run_cell(resolved, store))
+                if elsewhere:
+                    ready.append(resolved)
+                else:
+                    made.append(run_cell(resolved, store))
+                    report_run(made[-1])
             except Exception as exc:  # in a sweep every failure is reported and the other cells still run
                 if len(cells) == 1:
                     raise
@@ -284,6 +310,11 @@ def run_cells(cells: list[ResolvedConfig]) -> None:
                 cfg = resolved.config
                 failures.append(f"{cfg.task.name} x {cfg.backbone.name}: {why}")
                 console(stderr=True).print(f"[red]cell failed:[/] {escape(failures[-1])}", soft_wrap=True)
+        for outcome in elsewhere(ready, say=_tell) if elsewhere and ready else []:
+            made.extend(outcome.run_ids)
+            if outcome.state == "failed":
+                crashed = crashed or outcome.crashed
+                failures.append(f"{outcome.label}: {outcome.why}")
         tasks = sorted({r.config.task.name for r in cells})
         for task in tasks:
             board = build_leaderboard(store, task, highlight=made)

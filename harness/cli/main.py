@@ -38,9 +38,9 @@ def cli(debug: bool, home: str | None) -> None:
 
 def build_cli() -> click.Group:
     """The CLI group with the core commands and every command plugins add."""
-    from harness.cli import config_cmds, plugin_cmds, results_cmds, worker_cmds
+    from harness.cli import config_cmds, jobs_cmds, plugin_cmds, results_cmds, worker_cmds
 
-    for module in (config_cmds, plugin_cmds, results_cmds, worker_cmds):
+    for module in (config_cmds, plugin_cmds, results_cmds, jobs_cmds, worker_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
     plugins = get_plugins()

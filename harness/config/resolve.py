@@ -111,7 +111,7 @@ class _Layers:
             raise HarnessError(f"{key!r} is a section, not a value", f"set one of its keys: {', '.join(children[:6])}")
         node = OmegaConf.select(self.tree, key, throw_on_missing=False)
         if isinstance(value, str):
-            if value.lower() in NULLS:
+            if value.lower() in NULLS and value not in _choices(self.tree, key):  # launcher=none is a launcher
                 value = None
             elif isinstance(node, ListConfig):
                 value = [v.strip() for v in value.split(",") if v.strip()]
@@ -126,11 +126,20 @@ class _Layers:
         self.sources[key] = layer
 
 
-def _expected_type(tree: DictConfig, key: str) -> str:
+def _ref_type(tree: DictConfig, key: str) -> Any:
     parent_key, _, leaf = key.rpartition(".")
     parent = OmegaConf.select(tree, parent_key) if parent_key else tree
     node = parent._get_node(leaf)
-    type_ = getattr(node, "_metadata", None) and node._metadata.ref_type
+    return getattr(node, "_metadata", None) and node._metadata.ref_type
+
+
+def _choices(tree: DictConfig, key: str) -> Any:
+    """The member names of an Enum-typed key (empty for other keys)."""
+    return getattr(_ref_type(tree, key), "__members__", None) or {}
+
+
+def _expected_type(tree: DictConfig, key: str) -> str:
+    type_ = _ref_type(tree, key)
     name = getattr(type_, "__name__", str(type_)).replace("Optional[", "").rstrip("]")
     choices = getattr(type_, "__members__", None)
     if choices:

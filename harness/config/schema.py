@@ -18,6 +18,26 @@ class Launcher(Enum):
     none = "none"  # one process, in the harness's own process
     deepspeed = "deepspeed"  # DeepSpeed's launcher (multi-GPU, multi-node with hostfile)
     torchrun = "torchrun"
+    slurm = "slurm"  # each cell a Slurm job through submitit (harness.slurm), the `slurm.*` settings
+
+
+@dataclass
+class SweepConfig:
+    """How ``harness run -m`` runs its cells on this machine."""
+
+    parallel: int = 1  # cells at once, each in its own process, the CPU threads and GPUs divided between them
+
+
+@dataclass
+class SlurmConfig:
+    """Resources of each cell's job with ``launcher=slurm`` (nodes: ``num_nodes``, GPUs per node: ``num_gpus``)."""
+
+    partition: Optional[str] = None
+    account: Optional[str] = None
+    time_min: int = 240  # wall-clock limit of each cell's job, minutes
+    cpus_per_gpu: int = 8  # CPU cores per GPU (per task without GPUs)
+    mem_gb: Optional[int] = None  # memory per node; None: the partition's default
+    executor: str = "slurm"  # "local": submitit's local executor runs the same jobs as local processes (tests)
 
 
 @dataclass
@@ -91,12 +111,14 @@ class RunConfig:
     num_gpus: Optional[int] = None
     num_nodes: int = 1
     hostfile: Optional[str] = None
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
 
 
 # Sections a top-level shorthand selects by name: `backbone=llama3` means `backbone.name=llama3`.
 SHORTHANDS = {"task": "task.name", "backbone": "backbone.name", "vision": "vision.name", "recipe": "recipe.name"}
 # Keys that do not change what a run computes; left out of every hash.
-UNHASHED = ("resume",)
+UNHASHED = ("resume", "sweep", "slurm")
 # What changes the trained weights; the rest of the config only changes evaluation.
 TRAINING_SECTIONS = ("backbone", "vision", "recipe", "data", "seed")
 
