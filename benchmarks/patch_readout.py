@@ -1,0 +1,189 @@
+"""Can a reader learn the scene answers from a vision tower's patch tokens, and how many examples does it take?
+
+The linear probe (:mod:`harness_plugins.vision.probe`) pools each object's patches by its true box: it
+says the information is in the tokens. A VLM has no box: its LLM must find the object by attending to
+patches and then read it. This benchmark measures that link on its own: a 2-layer transformer, trained
+from scratch, reads the tower's frozen feature-layer patch tokens (CLS dropped, as LLaVA's projector
+gets them) together with the question's words, and classifies the answer of colour, shape and exists
+questions on scenes it never saw. Its learning curve (held-out accuracy per question type against
+examples seen, beside each type's majority answer) is the budget a VLM's finetune needs at the least.
+
+``--oracle`` replaces the tower's tokens by perfect ones (each patch under an object carries its
+colour, shape and size one-hot): the same reader's curve then says how much of the budget is the
+encoder's and how much is learning to attend.
+
+    python benchmarks/patch_readout.py                          # the shipped CLIP organism
+    python benchmarks/patch_readout.py --encoder DIR --steps 3000
+    python benchmarks/patch_readout.py --oracle
+
+A benchmark, not a test: it prints numbers. Scenes come from their own seed, not from any split.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+QTYPES = ("colour", "shape", "exists")
+SHIPPED = Path(__file__).resolve().parents[1] / "plugins" / "organisms" / "clip"
+
+
+def patch_tokens(folder: Path, scenes: list[Any], feature_layer: int = -2) -> Any:
+    """[n_scenes, patches, hidden]: the frozen tower's feature-layer tokens, CLS dropped."""
+    import torch
+    from transformers import CLIPImageProcessor, CLIPVisionModel
+
+    from harness_plugins.scene.world import render
+    from harness_plugins.vision.organism import pixel_values
+
+    tower = CLIPVisionModel.from_pretrained(str(folder)).eval()
+    processor = CLIPImageProcessor.from_pretrained(str(folder))
+    size = int(tower.config.image_size)
+    chunks = []
+    for start in range(0, len(scenes), 128):
+        pixels = pixel_values([render(s) for s in scenes[start:start + 128]], processor, size)
+        with torch.no_grad():
+            chunks.append(tower(pixel_values=pixels, output_hidden_states=True).hidden_states[feature_layer][:, 1:])
+    return torch.cat(chunks)
+
+
+def oracle_tokens(scenes: list[Any], grid: int = 8, width: int = 64) -> Any:
+    """Perfect patch tokens: colour, shape and size one-hot (and an object flag) under each object's box."""
+    import torch
+
+    from harness_plugins.scene.world import COLOURS, SHAPES, SIZES
+    from harness_plugins.vision.probe import _object_patches
+
+    tokens = torch.zeros(len(scenes), grid * grid, width)
+    for i, scene in enumerate(scenes):
+        for obj in scene.objects:
+            for patch in _object_patches(obj, grid):
+                for offset, value in ((0, list(COLOURS).index(obj.colour)), (10, list(SHAPES).index(obj.shape)),
+                                      (20, list(SIZES).index(obj.size)), (30, 0)):
+                    tokens[i, patch, offset + value] = 1.0
+    return tokens
+
+
+def questions(scenes: list[Any], seed: int) -> list[tuple[int, str, str, str]]:
+    """(scene index, question, answer, qtype): one question of each type per scene where askable."""
+    from harness_plugins.scene.language import ask
+
+    rng = random.Random(seed)
+    found = []
+    for i, scene in enumerate(scenes):
+        for qtype in QTYPES:
+            q = ask(scene, qtype, rng)
+            if q is not None:
+                found.append((i, q.question, q.answer, qtype))
+    return found
+
+
+def build_reader(n_words: int, n_answers: int, feature_width: int, patches: int, width: int = 128) -> Any:
+    """Projected patch tokens + position, question words + position -> 2 pre-norm layers -> mean over the
+    question's positions -> answer logits."""
+    import torch
+    from torch import nn
+
+    class Reader(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.project = nn.Sequential(nn.Linear(feature_width, width), nn.GELU(), nn.Linear(width, width))
+            self.patch_pos = nn.Parameter(torch.randn(patches, width) * 0.02)
+            self.words = nn.Embedding(n_words + 1, width)  # the last id pads
+            self.word_pos = nn.Parameter(torch.randn(64, width) * 0.02)
+            layer = nn.TransformerEncoderLayer(width, 4, 4 * width, 0.0, batch_first=True, norm_first=True)
+            self.layers = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+            self.out = nn.Linear(width, n_answers)
+
+        def forward(self, tokens: Any, words: Any, pad: Any) -> Any:
+            x = torch.cat([self.project(tokens) + self.patch_pos, self.words(words) + self.word_pos[: words.shape[1]]], 1)
+            mask = torch.cat([torch.zeros(tokens.shape[0], tokens.shape[1], dtype=torch.bool), pad], 1)
+            h = self.layers(x, src_key_padding_mask=mask)[:, tokens.shape[1]:]
+            keep = (~pad).unsqueeze(-1)
+            return self.out((h * keep).sum(1) / keep.sum(1))
+
+    return Reader()
+
+
+def main(argv: list[str] | None = None) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from harness_plugins.scene.model import generate_scene
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--encoder", type=Path, default=SHIPPED, help="a CLIP vision tower folder (default: the organism)")
+    parser.add_argument("--oracle", action="store_true", help="perfect patch tokens instead of the tower's")
+    parser.add_argument("--scenes", type=int, default=6000, help="training scenes (600 more are held out)")
+    parser.add_argument("--heldout", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--every", type=int, default=250, help="evaluate every this many steps")
+    parser.add_argument("--seed", type=int, default=4242)
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    started = time.perf_counter()
+    scenes = [generate_scene(rng, image_size=64) for _ in range(args.scenes + args.heldout)]
+    tokens = oracle_tokens(scenes) if args.oracle else patch_tokens(args.encoder, scenes)
+    items = questions(scenes, args.seed)
+    vocab: dict[str, int] = {}
+    answers: dict[str, int] = {}
+    encoded = [(i, [vocab.setdefault(w, len(vocab)) for w in q.lower().replace("?", " ?").split()],
+                answers.setdefault(a, len(answers)), t) for i, q, a, t in items]
+    train = [e for e in encoded if e[0] < args.scenes]
+    test = [e for e in encoded if e[0] >= args.scenes]
+    source = "oracle tokens" if args.oracle else str(args.encoder)
+    print(f"{source}: patch tokens {tuple(tokens.shape)}, {len(train)} training and {len(test)} held-out questions "
+          f"({time.perf_counter() - started:.0f}s)")
+    majority = {}
+    for qtype in QTYPES:
+        top = Counter(a for _, _, a, t in train if t == qtype).most_common(1)[0][0]
+        majority[qtype] = sum(a == top for _, _, a, t in test if t == qtype) / max(1, sum(t == qtype for *_, t in test))
+    print("majority answer on held-out: " + ", ".join(f"{t} {v:.3f}" for t, v in majority.items()))
+
+    def batch(rows: list[Any]) -> tuple[Any, Any, Any, Any]:
+        width = max(len(r[1]) for r in rows)
+        words = torch.full((len(rows), width), len(vocab))
+        pad = torch.ones(len(rows), width, dtype=torch.bool)
+        for j, row in enumerate(rows):
+            words[j, : len(row[1])] = torch.tensor(row[1])
+            pad[j, : len(row[1])] = False
+        return tokens[[r[0] for r in rows]], words, pad, torch.tensor([r[2] for r in rows])
+
+    reader = build_reader(len(vocab), len(answers), tokens.shape[-1], tokens.shape[1])
+    optimizer = torch.optim.AdamW(reader.parameters(), lr=1e-3)
+
+    def evaluate() -> dict[str, float]:
+        reader.eval()
+        hits: dict[str, list[bool]] = defaultdict(list)
+        with torch.no_grad():
+            for start in range(0, len(test), 256):
+                rows = test[start:start + 256]
+                feats, words, pad, labels = batch(rows)
+                for row, ok in zip(rows, (reader(feats, words, pad).argmax(-1) == labels).tolist()):
+                    hits[row[3]].append(ok)
+        reader.train()
+        return {t: sum(hits[t]) / len(hits[t]) for t in QTYPES if hits[t]}
+
+    print(f"{'step':>6} {'examples':>9} " + " ".join(f"{t:>7}" for t in QTYPES) + "   train loss")
+    sampler = random.Random(args.seed + 1)
+    for step in range(1, args.steps + 1):
+        feats, words, pad, labels = batch(sampler.sample(train, args.batch))
+        loss = F.cross_entropy(reader(feats, words, pad), labels)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if step % args.every == 0 or step == args.steps:
+            scores = evaluate()
+            print(f"{step:>6} {step * args.batch:>9} " + " ".join(f"{scores.get(t, float('nan')):>7.3f}" for t in QTYPES)
+                  + f"   {loss.item():.3f}")
+    print(f"{time.perf_counter() - started:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
