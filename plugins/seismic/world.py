@@ -3,8 +3,9 @@
     from harness_plugins.seismic.world import generate_section, render, describe, coordinate_question
     section = generate_section(7)            # same seed, same section (annotation)
     image = render(section)                  # RGB PIL image, section.image_size square (grey amplitudes)
-    describe(section)                        # 'There are three horizons, dipping to the left. ...'
-    coordinate_question(section, 7)          # ('Give the upper end of the normal fault as JSON ...', '{"x": ..}', ..)
+    describe(section)                        # 'There are four horizons, dipping to the right. ...'
+    coordinate_question(section, 7)          # ('Give the lower end of the normal fault as JSON ...',
+                                             #  '{"x": 0.46, "y": 0.84}', 'fault_lower_end')
 
 Importing this module imports numpy (for :mod:`.render`); :mod:`.model` and :mod:`.language` alone are
 pure Python.
