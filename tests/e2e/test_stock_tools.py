@@ -1,13 +1,21 @@
-"""Stock tools read the harness's exports as the harness does. A trained export of each generation
-(`harness train`) answers the same vqa_scene items identically through lmms-eval's own `llava_hf` (its
-chat and its --force_simple implementation) and through `harness_vlm`, and the transformers example in
-its README runs as written and gives harness_vlm's answer.
+"""Stock tools read the harness's exports as the harness does. An export answers the same vqa_scene
+items identically through lmms-eval's own `llava_hf` (its chat and its --force_simple implementation)
+and through `harness_vlm`, and the transformers example in its README runs as written and gives
+harness_vlm's answer.
 
-The answers need not be right, only identical. What differs between the tools is where they stop
-(llava_hf at the tokenizer's EOS alone), so each export is trained for the whole finetune epoch: with
-a few steps the models repeat their turn end, and llava_hf running past it decodes the same text, so
-the comparison could not fail. A control in the test proves it can: the same export with its turn
-end not named as EOS (LLaMA-3 as exported before: `<|end_of_text|>`) makes llava_hf answer differently.
+The answers need not be right, only identical:
+- Where the tools stop (llava_hf at the tokenizer's EOS alone) differs only for LLaMA-3, whose turn end
+  `<|eot_id|>` is not its backbone's end of text; LLaMA-1/2 end a turn with their own `</s>`. So the
+  LLaMA-3 export is trained for the whole finetune epoch: with a few steps the model repeats its turn
+  end, and llava_hf running past it decodes the same text, so the comparison could not fail. Control:
+  the same export with its turn end not named as EOS (`<|end_of_text|>`, as exported before) makes
+  llava_hf answer differently.
+- How the prompt is built is checked for every generation at the token level without training:
+  tests/backbones/test_rendering.py (the export's chat template gives the training rendering's ids) and
+  tests/backbones/test_structured_content.py (llava_hf's structured messages render as plain text);
+  tests/recipes/test_export_turn_end.py checks every generation's declared EOS and README example. The
+  answers of an untrained export cannot stand in here: they are all alike ("................" for
+  every LLaMA-1 item), so they would agree whatever the prompt.
 """
 from __future__ import annotations
 
@@ -22,15 +30,11 @@ from readme_example import run_readme_example
 
 pytestmark = pytest.mark.slow
 
-GENERATIONS = ("llama1", "llama2", "llama3")
-# Align shortened; finetune runs its whole epoch (about 94 steps), after which the models go on past
-# their turn end with text (measured on llama3: 32 of 32 answers differ with the turn end undeclared,
+# Align shortened; finetune runs its whole epoch (about 94 steps), after which the model goes on past
+# its turn end with text (measured on llama3: 32 of 32 answers differ with the turn end undeclared,
 # 0 of 32 with 30 finetune steps).
 STEPS = ["recipe.align.max_steps=10"]
 ITEMS = 32
-# An EOS the export must not name: the backbone's own end of text where it is not the turn end (the
-# LLaMA-3 exports before the change), else a token the model never generates.
-UNDECLARED_EOS = {"llama1": "<s>", "llama2": "<s>", "llama3": "<|end_of_text|>"}
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +42,13 @@ def home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("stock") / "home"
 
 
-@pytest.fixture(scope="module", params=GENERATIONS)
-def trained(request, home) -> tuple[str, Path]:
-    run_dir = home / "train" / request.param
-    done = run_cli(["train", f"backbone={request.param}", *STEPS, "--run-dir", str(run_dir)], home=home)
+@pytest.fixture(scope="module")
+def trained(home) -> Path:
+    """The LLaMA-3 VLM's export after the whole finetune epoch."""
+    run_dir = home / "train" / "llama3"
+    done = run_cli(["train", "backbone=llama3", *STEPS, "--run-dir", str(run_dir)], home=home)
     assert done.returncode == 0, done.stderr[-3000:]
-    return request.param, run_dir / "model"
+    return run_dir / "model"
 
 
 def _compare(export: Path, home: Path):
@@ -57,24 +62,25 @@ def _compare(export: Path, home: Path):
     return result
 
 
-def test_llava_hf_and_harness_vlm_give_the_same_answers(trained, home):
+def _assert_same_answers(result) -> None:
     from harness.evaluation.agreement import HARNESS, STOCK
 
-    _, export = trained
-    result = _compare(export, home)
     for stock in STOCK:  # lmms-eval's chat llava_hf and its --force_simple one
         differing = result.differing(stock)
         assert differing == [], f"{stock}: {len(differing)} of {ITEMS} answers differ from {HARNESS}'s: {differing[:3]}"
         assert result.scores[stock] == result.scores[HARNESS]
 
 
+def test_llava_hf_and_harness_vlm_give_the_same_answers(trained, home):
+    _assert_same_answers(_compare(trained, home))
+
+
 def test_control_with_the_turn_end_not_named_as_eos_llava_hf_answers_differently(trained, home, tmp_path):
     from harness.evaluation.agreement import STOCK
 
-    generation, export = trained
-    undeclared = shutil.copytree(export, tmp_path / "undeclared")
+    undeclared = shutil.copytree(trained, tmp_path / "undeclared")
     config = json.loads((undeclared / "tokenizer_config.json").read_text())
-    config["eos_token"] = UNDECLARED_EOS[generation]
+    config["eos_token"] = "<|end_of_text|>"
     (undeclared / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
     result = _compare(undeclared, home)
     for stock in STOCK:
@@ -84,7 +90,6 @@ def test_control_with_the_turn_end_not_named_as_eos_llava_hf_answers_differently
 def test_the_readme_example_runs_as_written_and_gives_harness_vlms_answer(trained):
     from harness.evaluation.engine import VLMEngine
 
-    _, export = trained
-    example = run_readme_example(export)
-    ours = VLMEngine(export, dtype="float32").generate([example["question"]], [[example["image"]]], max_new_tokens=16)
+    example = run_readme_example(trained)
+    ours = VLMEngine(trained, dtype="float32").generate([example["question"]], [[example["image"]]], max_new_tokens=16)
     assert example["answer"] == ours[0].text
