@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any, Optional
 
 from harness.errors import HarnessError
@@ -68,6 +69,24 @@ class DataConfig:
     align_image_root: Optional[str] = None  # its image folder, when not data.image_root
     on_bad_row: OnBadRow = OnBadRow.error
     scene_seed: int = 0
+    # seismic conversations in the finetune mix, beside data.train's: "true" (the seismic world's train
+    # split, built on demand, seed data.scene_seed), "false", or a LLaVA JSON file / datasets folder
+    seismic: Optional[str] = "true"  # null: false
+
+    def __post_init__(self) -> None:
+        self.seismic = seismic_setting(self.seismic)
+
+
+def seismic_setting(value: Any) -> str:
+    """``data.seismic`` in its one spelling: "true", "false" (also for null) or an existing file or folder."""
+    text = "false" if value is None else str(value).strip()
+    if text.lower() in ("true", "false"):
+        return text.lower()
+    if text and Path(text).expanduser().exists():
+        return text
+    raise HarnessError(f"data.seismic={text!r} is neither true, false nor an existing file or folder",
+                       "set data.seismic=true (the seismic world's train split), false (data.train alone) "
+                       "or a LLaVA JSON file or datasets folder of seismic conversations")
 
 
 @dataclass

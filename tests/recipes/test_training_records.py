@@ -28,7 +28,7 @@ def _row(i, image=True, turns=1):
 
 def _cfg(train, align=None, root=None):
     return SimpleNamespace(data=SimpleNamespace(train=train, image_root=root, align=align, align_image_root=None,
-                                                on_bad_row="error", scene_seed=0))
+                                                on_bad_row="error", scene_seed=0, seismic="false"))
 
 
 def test_one_file_feeds_both_stages_align_taking_its_image_rows(tmp_path):

@@ -84,28 +84,34 @@ def build_parts(cfg: Any, device: str = "cpu") -> Parts:
     )
 
 
-def training_records(cfg: Any) -> tuple[Any, Any, str]:
-    """(align records, finetune records, description) from data.train: the scene world or a file/folder.
+def training_records(cfg: Any, scene_sizes: Any = None, seismic_sizes: Any = None) -> tuple[Any, Any, str]:
+    """(align records, finetune records, description) from data.train and data.seismic.
 
     The scene world has its own stage-1 pairs and stage-2 instruction data. A LLaVA JSON (or
     datasets folder) in data.train feeds stage 2, and stage 1 too (each record's first exchange)
-    unless data.align names stage 1's own file.
+    unless data.align names stage 1's own file. Stage 2 also gets the seismic conversations
+    data.seismic names (see :mod:`harness_plugins.recipes.llava15.mix`); stage 1 never does.
+    ``scene_sizes``/``seismic_sizes`` (SceneDataSizes, SeismicDataSizes) are for tests: runs build the defaults.
     """
     from harness_plugins.data.loader import load_dataset_folder, load_training_data
+    from harness_plugins.recipes.llava15.mix import with_seismic
 
     on_bad_row = getattr(cfg.data.on_bad_row, "value", cfg.data.on_bad_row)
     if cfg.data.train == "scene":
         from harness_plugins.scene.dataset import default_root, ensure_scene_data
 
-        folder = ensure_scene_data(default_root(), seed=int(cfg.data.scene_seed))
+        folder = ensure_scene_data(default_root(), seed=int(cfg.data.scene_seed), sizes=scene_sizes)
         align = load_dataset_folder(folder / "align", on_bad_row)
-        finetune = load_dataset_folder(folder / "instruct", on_bad_row)
-        return align, finetune, f"scene world (seed {cfg.data.scene_seed}): {len(align)} align pairs, {len(finetune)} instructions"
+        instruct = load_dataset_folder(folder / "instruct", on_bad_row)
+        finetune, added = with_seismic(instruct, cfg, on_bad_row, seismic_sizes)
+        return align, finetune, (f"scene world (seed {cfg.data.scene_seed}): {len(align)} align pairs, "
+                                 f"{len(instruct)} instructions{added}")
     data = load_training_data(cfg.data.train, cfg.data.image_root, on_bad_row)
+    finetune, added = with_seismic(data, cfg, on_bad_row, seismic_sizes)
     align_file = cfg.data.align
     if align_file:  # LLaVA-1.5's own split: 558K caption pairs for stage 1, 665K instructions for stage 2
         align = load_training_data(align_file, cfg.data.align_image_root or cfg.data.image_root, on_bad_row)
-        return (align, data, f"{Path(align_file).name}: {len(align)} align pairs; "
-                f"{Path(cfg.data.train).name}: {len(data)} conversations")
+        return (align, finetune, f"{Path(align_file).name}: {len(align)} align pairs; "
+                f"{Path(cfg.data.train).name}: {len(data)} conversations{added}")
     with_image = [r for r in data if r.image is not None]
-    return with_image, data, f"{Path(cfg.data.train).name}: {len(data)} conversations"
+    return with_image, finetune, f"{Path(cfg.data.train).name}: {len(data)} conversations{added}"
