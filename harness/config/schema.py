@@ -70,21 +70,23 @@ class DataConfig:
     on_bad_row: OnBadRow = OnBadRow.error
     scene_seed: int = 0
     # seismic conversations in the finetune mix, beside data.train's: "true" (the seismic world's train
-    # split, built on demand, seed data.scene_seed), "false", or a LLaVA JSON file / datasets folder
-    seismic: Optional[str] = "true"  # null: false
+    # split, built on demand, seed data.scene_seed), "false", or a LLaVA JSON file / datasets folder;
+    # "auto": true with data.train=scene, false with your own data.train
+    seismic: Optional[str] = "auto"  # null: false
 
     def __post_init__(self) -> None:
         self.seismic = seismic_setting(self.seismic)
 
 
 def seismic_setting(value: Any) -> str:
-    """``data.seismic`` in its one spelling: "true", "false" (also for null) or an existing file or folder."""
+    """``data.seismic`` in its one spelling: "auto", "true", "false" (also for null) or an existing file
+    or folder."""
     text = "false" if value is None else str(value).strip()
-    if text.lower() in ("true", "false"):
+    if text.lower() in ("auto", "true", "false"):
         return text.lower()
     if text and Path(text).expanduser().exists():
         return text
-    raise HarnessError(f"data.seismic={text!r} is neither true, false nor an existing file or folder",
+    raise HarnessError(f"data.seismic={text!r} is neither auto, true, false nor an existing file or folder",
                        "set data.seismic=true (the seismic world's train split), false (data.train alone) "
                        "or a LLaVA JSON file or datasets folder of seismic conversations")
 

@@ -1,5 +1,7 @@
 """The finetune mix: data.train's conversations, then the seismic conversations ``data.seismic`` names.
 
+``data.seismic=auto`` (the default) is ``true`` with ``data.train=scene`` and ``false`` with your own
+data.train.
 ``data.seismic=true`` adds the train split of the seismic world (built on demand under
 ``$HARNESS_HOME/data/seismic/seed<data.scene_seed>/``, like the scene world; its evaluation and
 validation splits share no section with it), each conversation's two exchanges (the description, the
@@ -78,6 +80,14 @@ class ExchangeRecords:
         return [(self._exchange(self.rows[i][0], k, self.rows[i][1]), self.rows[i][1]) for i, k in self.index]
 
 
+def seismic_choice(data: Any) -> str:
+    """``data.seismic`` with ``auto`` decided: true on the scene world (``data.train=scene``), false on
+    your own data.train (no synthetic data joins a real mix unless asked for)."""
+    if data.seismic == "auto":
+        return "true" if data.train == "scene" else "false"
+    return data.seismic
+
+
 def seismic_records(setting: str, seed: int, on_bad_row: str, sizes: Optional[Any] = None) -> Optional[LoadedData]:
     """The seismic conversations ``data.seismic`` names, or None for ``false``.
     ``sizes`` (a SeismicDataSizes) is for tests; runs build the default sizes."""
@@ -96,11 +106,11 @@ def seismic_records(setting: str, seed: int, on_bad_row: str, sizes: Optional[An
 
 def with_seismic(finetune: LoadedData, cfg: Any, on_bad_row: str, sizes: Optional[Any] = None) -> tuple[LoadedData, str]:
     """(data.train's finetune records followed by data.seismic's, a description of what was added)."""
-    seed = int(cfg.data.scene_seed)
-    seismic = seismic_records(cfg.data.seismic, seed, on_bad_row, sizes)
+    seed, setting = int(cfg.data.scene_seed), seismic_choice(cfg.data)
+    seismic = seismic_records(setting, seed, on_bad_row, sizes)
     if seismic is None:
         return finetune, ""
-    name = f"seismic world (seed {seed})" if cfg.data.seismic == "true" else Path(cfg.data.seismic).name
+    name = f"seismic world (seed {seed})" if setting == "true" else Path(setting).name
     mixed = LoadedData(records=MixedRecords([finetune, seismic]), skipped=finetune.skipped + seismic.skipped,
                        source=f"{finetune.source} + {seismic.source}")
     return mixed, f"; {name}: {len(seismic)} seismic exchanges"
