@@ -165,12 +165,12 @@ def run_study(store, chosen: list, backbones: list[str] | None, plots: Path | No
     import json
 
     from harness_plugins.analyses.selection import select_runs
-    from harness_plugins.analyses.study import StudyReport, summarize
+    from harness_plugins.analyses.study import PAPER_SWEEP, StudyReport, missing_paper_tasks, summarize
 
     tasks = sorted({r.task for r in store.runs()})
     if not tasks:
         raise HarnessError(f"no finished runs in {store.path}",
-                           "run the study first: harness run -m task=vqa,description,coords backbone=llama1,llama2,llama3")
+                           f"run the study first: {PAPER_SWEEP}")
     reports, skipped = [], {}
     with _Staged("study") as staged:
         for task in tasks:
@@ -187,7 +187,8 @@ def run_study(store, chosen: list, backbones: list[str] | None, plots: Path | No
         if not reports:
             raise HarnessError("no task has comparable runs of two backbones ("
                                + "; ".join(f"{t}: {w}" for t, w in skipped.items()) + ")",
-                               "run e.g. harness run -m task=vqa,description,coords backbone=llama1,llama2,llama3")
+                               f"run e.g. {PAPER_SWEEP}")
+        skipped.update(missing_paper_tasks(set(tasks)))
         summary, lines = summarize(reports)
         study = StudyReport(reports, summary, lines, skipped, folder=str(staged.final))
         write_atomically(staged.path / "report.json", json.dumps(study.to_json(), indent=2))

@@ -9,6 +9,17 @@ from typing import Any
 from harness.analysis import INCONCLUSIVE, NOT_INTERPRETABLE, NOT_SHOWN, PAPER_FINDINGS, SHOWN, StudyFinding, Table
 from harness_plugins.analyses.report import Report
 
+# The paper's three tasks (VQA-Scene, seismic description, seismic coordinate prediction), as the store
+# names them, and the sweep that runs them: the study says which of them it has no runs of.
+PAPER_TASKS = ("vqa_scene", "seismic_description", "seismic_coordinates")
+PAPER_SWEEP = "harness run -m task=vqa,seismic_desc,seismic_coords backbone=llama1,llama2,llama3"
+
+
+def missing_paper_tasks(tasks: set[str]) -> dict[str, str]:
+    """The paper's tasks absent from ``tasks``, each with the sweep that runs it."""
+    return {t: f"not run: the paper's three tasks come from {PAPER_SWEEP}" for t in PAPER_TASKS if t not in tasks}
+
+
 # Where each finding comes from when an analysis was skipped (its data missing): the reason shown.
 SOURCE = {"gains": "accuracy", "different_not_more": "overlap", "calibration": "calibration",
           "stability": "stability", "emergent": "emergent", "vision_bound": "vision_bound"}

@@ -156,5 +156,10 @@ def test_compare_without_a_task_prints_the_study_summary(filled):
     assert rows["vision-bound tasks"][2] == "not interpretable"  # no blind pass in these runs
     assert rows["more stable representations"][2].startswith("not interpretable")  # not measured
     assert set(study["tasks"]) == {"coordinate_prediction", "vqa_scene"}
+    # the paper's two seismic tasks have no runs here: the study says so and names the sweep that runs them
+    missing = study["study"]["skipped_tasks"]
+    assert set(missing) == {"seismic_description", "seismic_coordinates"}
+    assert all("task=vqa,seismic_desc,seismic_coords" in why for why in missing.values())
     table = run_cli(["compare", "--resamples", "200"], home=filled, env={"COLUMNS": "200"})
     assert table.returncode == 0 and "Study summary: the paper's findings" in table.stdout
+    assert "seismic_coordinates: skipped (not run" in table.stdout
