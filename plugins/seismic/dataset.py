@@ -11,8 +11,8 @@ Layout of one build (``ensure_seismic_data(root, seed)`` returns the folder)::
                                        the same tasks on other sections: the validation split, where
                                        hyperparameters and budgets are chosen
         train/                         Dataset: id, image, conversations (LLaVA format, a description
-                                       turn and a coordinate turn), qtypes, section; for a later
-                                       finetune mix (issue #17 item 3), read by nothing yet
+                                       turn and a coordinate turn), qtypes, section; the seismic
+                                       part of the finetune mix (data.seismic, recipes/llava15/mix.py)
 
 Every section of every split comes from one seeded stream with duplicates skipped, so no two splits
 share a section. The build happens in a temporary folder renamed into place, as the scene world's.
