@@ -30,10 +30,11 @@ from readme_example import run_readme_example
 
 pytestmark = pytest.mark.slow
 
-# Align shortened; finetune runs its whole epoch (about 94 steps), after which the model goes on past
-# its turn end with text (measured on llama3: 32 of 32 answers differ with the turn end undeclared,
-# 0 of 32 with 30 finetune steps).
-STEPS = ["recipe.align.max_steps=10"]
+# Align shortened; finetune runs its whole epoch on the scene instructions (93 steps; the seismic
+# exchanges, which would make it 156, are left out: the tools' agreement is not about the data), after
+# which the model goes on past its turn end with text (measured on llama3: 32 of 32 answers differ with
+# the turn end undeclared, 0 of 32 with 30 finetune steps).
+STEPS = ["recipe.align.max_steps=10", "data.seismic=false"]
 ITEMS = 32
 
 
