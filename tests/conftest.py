@@ -1,6 +1,7 @@
 """Shared fixtures; tests/ is on sys.path so helpers import as ``from clirunner import run_cli``."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -15,3 +16,16 @@ def home(tmp_path: Path) -> Path:
     path = tmp_path / "home"
     path.mkdir()
     return path
+
+
+@pytest.fixture(autouse=True, scope="module")
+def environment_per_file():
+    """Each test file leaves os.environ as it found it. A training in the test process sets LOCAL_RANK=0
+    for DeepSpeed's engine (plugins/recipes/llava15/distributed.py); under pytest-xdist the next file on
+    that worker would hand it to its subprocesses (lmms-eval's Accelerator, `harness run`), which then
+    believe a launcher started them and wait for a RANK that never comes."""
+    before = os.environ.copy()
+    yield
+    os.environ.clear()
+    os.environ.update(before)
+
