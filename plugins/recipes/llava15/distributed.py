@@ -57,13 +57,16 @@ def setup() -> DistInfo:
             # A group of one on a free port, set up without touching os.environ: child processes
             # (a launcher, a test's subprocess) must not believe they were launched by us.
             dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1)
-            os.environ.setdefault("LOCAL_RANK", "0")  # DeepSpeed's engine asserts it; RANK/WORLD_SIZE stay unset
         import deepspeed
 
         from harness.quiet import captured_stdout
 
         with captured_stdout():  # on the CPU, "DeepSpeed ...shm_comm_op built successfully" on every start
             deepspeed.init_distributed(dist_backend=backend, verbose=False, auto_mpi_discovery=False)
+    if not launched():
+        # DeepSpeed's engine asserts LOCAL_RANK; set it on every call, also when a group of one already
+        # exists (a second training in this process after someone cleared it). RANK/WORLD_SIZE stay unset.
+        os.environ.setdefault("LOCAL_RANK", "0")
     rank, world = dist.get_rank(), dist.get_world_size()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     return DistInfo(rank, world, local_rank, f"cuda:{local_rank}" if cuda else "cpu")
