@@ -28,4 +28,3 @@ def environment_per_file():
     yield
     os.environ.clear()
     os.environ.update(before)
-

@@ -63,17 +63,14 @@ def _compare(export: Path, home: Path):
     return result
 
 
-def _assert_same_answers(result) -> None:
+def test_llava_hf_and_harness_vlm_give_the_same_answers(trained, home):
     from harness.evaluation.agreement import HARNESS, STOCK
 
+    result = _compare(trained, home)
     for stock in STOCK:  # lmms-eval's chat llava_hf and its --force_simple one
         differing = result.differing(stock)
         assert differing == [], f"{stock}: {len(differing)} of {ITEMS} answers differ from {HARNESS}'s: {differing[:3]}"
         assert result.scores[stock] == result.scores[HARNESS]
-
-
-def test_llava_hf_and_harness_vlm_give_the_same_answers(trained, home):
-    _assert_same_answers(_compare(trained, home))
 
 
 def test_control_with_the_turn_end_not_named_as_eos_llava_hf_answers_differently(trained, home, tmp_path):
