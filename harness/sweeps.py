@@ -111,6 +111,13 @@ def _why(log: Path) -> str:
     return (errors[-1].removeprefix("error:").strip() if errors else lines[-1] if lines else "no output")[:300]
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask: taskset, a Slurm allocation), not the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1  # macOS and Windows have no affinity mask
+
+
 def run_parallel(cells: list[Any], parallel: int, say: Callable[[str], None]) -> list[CellOutcome]:
     """Run ``cells`` (checked already) ``parallel`` at a time; returns how each ended, in order."""
     from harness.launchers import world_size
@@ -119,7 +126,7 @@ def run_parallel(cells: list[Any], parallel: int, say: Callable[[str], None]) ->
     folder = home() / "sweeps" / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     folder.mkdir(parents=True)
     labels = cell_labels(cells)
-    threads = max(1, (os.cpu_count() or 1) // parallel)
+    threads = max(1, usable_cores() // parallel)
     all_gpus = visible_gpus()
     gpus = _GpuPool(all_gpus)
     say(f"running {len(cells)} cells, {parallel} at a time ({threads} CPU threads each); logs in {folder}")
