@@ -73,9 +73,18 @@ class DataConfig:
     # split, built on demand, seed data.scene_seed), "false", or a LLaVA JSON file / datasets folder;
     # "auto": true with data.train=scene, false with your own data.train
     seismic: Optional[str] = "auto"  # null: false
+    # with data.train=scene: k independent short-answer questions per instruct image (built on demand
+    # beside the scene build), each its own exchange record, added to the finetune mix; 0: none
+    scene_questions: int = 0
 
     def __post_init__(self) -> None:
         self.seismic = seismic_setting(self.seismic)
+        if not (isinstance(self.scene_questions, int) and 0 <= self.scene_questions <= 32):
+            raise HarnessError(f"data.scene_questions={self.scene_questions!r} is invalid: it must be an integer from 0 to 32",
+                               "set data.scene_questions (questions per instruct image; 0: none)")
+        if self.scene_questions and self.train != "scene":
+            raise HarnessError(f"data.scene_questions={self.scene_questions} needs data.train=scene (it asks about the "
+                               "scene world's instruct images)", "drop data.scene_questions or set data.train=scene")
 
 
 def seismic_setting(value: Any) -> str:

@@ -13,6 +13,9 @@ Layout of one build (``ensure_scene_data(root, seed)`` returns the folder)::
                                        hyperparameters and budgets (the evaluation sets are for reporting)
         vqa_scene_pixel_noise/ vqa_scene_paraphrase/
                                        vqa_scene with each doc perturbed (see perturb.py)
+    <root>/seed0-questions<k>/         data.scene_questions=k, built on demand beside the build (which it
+        manifest.json                  never changes): questions/, up to k independent short-answer
+        questions/                     questions per instruct image (ensure_question_data)
 
 Every image of every split comes from one seeded stream of scenes with duplicates skipped, so no
 two splits share an image, hence no (scene, question) pair. The build happens in a temporary
@@ -52,6 +55,7 @@ VALIDATION_TASKS: tuple[str, ...] = tuple(f"{t}_val" for t in EVAL_TASKS)
 # Perturbed copies of vqa_scene (same docs, same order), for the representation-stability analysis.
 PERTURBED_TASKS: tuple[str, ...] = tuple(f"vqa_scene_{p}" for p in PERTURBATIONS)
 TRAIN_SPLITS: tuple[str, ...] = ("align", "instruct")
+QUESTIONS_SPLIT = "questions"  # the split of a questions build (ensure_question_data), not of the scene build
 MANIFEST = "manifest.json"
 IMAGE_TOKEN = "<image>"
 
@@ -230,6 +234,92 @@ def _features(split: str):
     else:
         extra = {k: datasets.Value("string") for k in ("prompt", "answer", "qtype", "capability", "scene")}
     return datasets.Features({**base, **extra})
+
+
+# ---------------------------------------------------------------------------------------------
+# data.scene_questions: k independent short-answer questions per instruct image, built on demand
+
+QUESTIONS_VERSION = 1  # of the questions build below; part of its fingerprint
+MAX_SCENE_QUESTIONS = 32
+
+
+def questions_dir(root: Path, seed: int, k: int, sizes: SceneDataSizes | None = None) -> Path:
+    """Where the k-questions build of (seed, sizes) lives: beside the scene build, never inside it."""
+    base = data_dir(root, seed, sizes)
+    return base.with_name(f"{base.name}-questions{k}")
+
+
+def _questions_fingerprint(seed: int, k: int, sizes: SceneDataSizes) -> str:
+    text = json.dumps({"scenes": _fingerprint(seed, sizes), "k": k, "version": QUESTIONS_VERSION}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def instruct_scenes(seed: int, sizes: SceneDataSizes):
+    """(index, scene) of the instruct split of the build (seed, sizes), in order: its scene stream
+    replayed, each row's random draws made as :func:`_row` makes them, nothing rendered. So these are
+    the instruct images, and no evaluation or validation split shares a scene with them."""
+    for split, index, scene, rng in _scenes(seed, sizes):
+        if split == "instruct":
+            _instruct_conversation(scene, rng)
+            yield index, scene
+        elif split != "align":  # align draws nothing; the splits after instruct are not needed
+            return
+
+
+def question_rows(seed: int, k: int, sizes: SceneDataSizes) -> list[dict[str, Any]]:
+    """Per instruct scene, up to k distinct short-answer questions (the evaluation's types and prompts),
+    as one row of k exchanges, ``<image>`` in the first human turn. The exchanges are independent and
+    each names objects that may answer another, so they must never be trained as one conversation:
+    the recipe reads them one exchange a record (mix.ExchangeRecords), packed only under a block mask."""
+    rng = random.Random(f"scene-questions/{seed}")  # its own stream: the scene build's draws stay as they are
+    rows = []
+    for index, scene in instruct_scenes(seed, sizes):
+        questions = vqa_questions(scene, rng, n=k)
+        if not questions:
+            continue
+        conversation: list[dict[str, str]] = []
+        for j, q in enumerate(questions):
+            conversation += _turn(f"{IMAGE_TOKEN}\n{vqa_prompt(q.question)}" if j == 0 else vqa_prompt(q.question), q.answer)
+        rows.append({"id": f"questions-{index:06d}", "image": render(scene), "conversations": conversation,
+                     "qtypes": [q.qtype for q in questions]})
+    return rows
+
+
+def ensure_question_data(root: Path, seed: int, k: int, sizes: SceneDataSizes | None = None) -> Path:
+    """The k-questions build of (seed, sizes) under ``root``: reused when current, else built (a
+    temporary folder renamed into place). The scene build itself is neither read nor changed."""
+    import datasets
+
+    if not (isinstance(k, int) and 1 <= k <= MAX_SCENE_QUESTIONS):
+        raise HarnessError(f"data.scene_questions={k!r} is invalid here: it must be an integer from 1 to {MAX_SCENE_QUESTIONS}",
+                           "set data.scene_questions")
+    sizes = sizes or SceneDataSizes()
+    out, fingerprint = questions_dir(root, seed, k, sizes), _questions_fingerprint(seed, k, sizes)
+    if out.exists():
+        if (out / MANIFEST).is_file() and read_manifest(out).get("fingerprint") == fingerprint:
+            return out
+        aside = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.rename(out, aside)
+        shutil.rmtree(aside, ignore_errors=True)
+    datasets.disable_progress_bars()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        rows = question_rows(seed, k, sizes)
+        datasets.Dataset.from_list(rows, features=_features("instruct")).save_to_disk(str(tmp / QUESTIONS_SPLIT))
+        manifest = {"generator": "harness_plugins.scene questions", "version": QUESTIONS_VERSION, "seed": seed, "k": k,
+                    "sizes": asdict(sizes), "rows": len(rows), "questions": sum(len(r["qtypes"]) for r in rows),
+                    "fingerprint": fingerprint}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            if not (out / MANIFEST).is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

@@ -103,9 +103,10 @@ def training_records(cfg: Any, scene_sizes: Any = None, seismic_sizes: Any = Non
         folder = ensure_scene_data(default_root(), seed=int(cfg.data.scene_seed), sizes=scene_sizes)
         align = load_dataset_folder(folder / "align", on_bad_row)
         instruct = load_dataset_folder(folder / "instruct", on_bad_row)
-        finetune, added = with_seismic(instruct, cfg, on_bad_row, seismic_sizes)
+        scene, questions = with_scene_questions(instruct, cfg, on_bad_row, scene_sizes)
+        finetune, added = with_seismic(scene, cfg, on_bad_row, seismic_sizes)
         return align, finetune, (f"scene world (seed {cfg.data.scene_seed}): {len(align)} align pairs, "
-                                 f"{len(instruct)} instructions{added}")
+                                 f"{len(instruct)} instructions{questions}{added}")
     data = load_training_data(cfg.data.train, cfg.data.image_root, on_bad_row)
     finetune, added = with_seismic(data, cfg, on_bad_row, seismic_sizes)
     align_file = cfg.data.align
@@ -115,3 +116,20 @@ def training_records(cfg: Any, scene_sizes: Any = None, seismic_sizes: Any = Non
                 f"{Path(cfg.data.train).name}: {len(data)} conversations{added}")
     with_image = [r for r in data if r.image is not None]
     return with_image, finetune, f"{Path(cfg.data.train).name}: {len(data)} conversations{added}"
+
+
+def with_scene_questions(instruct: Any, cfg: Any, on_bad_row: str, scene_sizes: Any = None) -> tuple[Any, str]:
+    """(the scene instructions followed by ``data.scene_questions`` questions per instruct image, each
+    exchange a record, the image with each; a description of what was added). Unchanged for 0."""
+    from harness_plugins.data.loader import load_dataset_folder
+    from harness_plugins.data.records import LoadedData
+    from harness_plugins.recipes.llava15.mix import ExchangeRecords, MixedRecords
+    from harness_plugins.scene.dataset import QUESTIONS_SPLIT, default_root, ensure_question_data
+
+    k = int(getattr(cfg.data, "scene_questions", 0) or 0)
+    if not k:
+        return instruct, ""
+    folder = ensure_question_data(default_root(), int(cfg.data.scene_seed), k, scene_sizes)
+    questions = LoadedData(records=ExchangeRecords(load_dataset_folder(folder / QUESTIONS_SPLIT, on_bad_row)))
+    mixed = LoadedData(records=MixedRecords([instruct, questions]), skipped=instruct.skipped, source=instruct.source)
+    return mixed, f"; {len(questions)} short-answer questions ({k} per instruct image, one exchange each)"
