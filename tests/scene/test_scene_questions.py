@@ -1,6 +1,6 @@
 """data.scene_questions=k: k independent short-answer questions per instruct image, built on demand beside
-the scene build (which stays byte for byte as it was), each exchange its own record in the finetune mix;
-the key's validation and hash."""
+the scene build (which stays byte for byte as it was), each exchange its own record in the finetune mix,
+the exchanges of one image one group for packing; the key's validation and hash."""
 from __future__ import annotations
 
 import json
@@ -11,6 +11,7 @@ import pytest
 
 from harness.cli.config_cmds import resolve_cells
 from harness.errors import HarnessError
+from harness_plugins.recipes.llava15.pack import image_groups
 from harness_plugins.recipes.llava15.parts import training_records
 from harness_plugins.scene.dataset import (MANIFEST, QUESTIONS_SPLIT, SceneDataSizes, data_dir, ensure_question_data,
                                            ensure_scene_data, questions_dir)
@@ -61,7 +62,7 @@ def test_questions_ask_about_the_instruct_images_and_leave_the_scene_build_alone
     assert data_dir(root, 0).name == "seed0"  # the default build's folder name is unchanged
 
 
-def test_the_finetune_mix_gets_each_question_as_its_own_record(home):
+def test_the_finetune_mix_gets_each_question_as_its_own_record_grouped_by_image(home):
     _, plain, _ = training_records(_cfg(0), SIZES)
     _, mixed, about = training_records(_cfg(3), SIZES)
     questions = datasets.load_from_disk(str(questions_dir(home / "data" / "scene", 0, 3, SIZES) / QUESTIONS_SPLIT))
@@ -69,6 +70,11 @@ def test_the_finetune_mix_gets_each_question_as_its_own_record(home):
     assert len(mixed) == len(plain) + n and f"{n} short-answer questions" in about
     extra = [mixed[i] for i in range(len(plain), len(mixed))]
     assert all(len(r.conversations) == 2 and r.conversations[0]["value"].startswith("<image>\n") for r in extra)
+    groups = image_groups(mixed)
+    assert groups[:len(plain)] == [[i] for i in range(len(plain))]
+    assert [len(g) for g in groups[len(plain):]] == [len(q) for q in questions["qtypes"]]
+    first = groups[len(plain)]
+    assert len({mixed[i].id.split("/")[0] for i in first}) == 1
 
 
 def _resolved(*overrides):

@@ -49,6 +49,12 @@ class MixedRecords:
 
         return [row for part in self.parts for row in text_rows(part)]
 
+    def image_groups(self) -> list[list[int]]:
+        """Each part's image groups (:func:`~harness_plugins.recipes.llava15.pack.image_groups`), as indices of the mix."""
+        from harness_plugins.recipes.llava15.pack import image_groups
+
+        return [[start + i for i in group] for part, start in zip(self.parts, self.starts) for group in image_groups(part)]
+
 
 class ExchangeRecords:
     """Each record's exchanges (human turn, gpt turn) as records of their own, the image with each:
@@ -78,6 +84,17 @@ class ExchangeRecords:
 
     def text_rows(self) -> list[tuple[list[dict], bool]]:
         return [(self._exchange(self.rows[i][0], k, self.rows[i][1]), self.rows[i][1]) for i, k in self.index]
+
+    def image_groups(self) -> list[list[int]]:
+        """The exchanges of each record with an image, together (they share it: ``recipe.<stage>.pack``
+        may pack them); an exchange without an image stays alone."""
+        groups: list[list[int]] = []
+        for n, (i, k) in enumerate(self.index):
+            if k and self.rows[i][1]:
+                groups[-1].append(n)
+            else:
+                groups.append([n])
+        return groups
 
 
 def seismic_choice(data: Any) -> str:

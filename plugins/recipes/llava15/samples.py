@@ -24,18 +24,26 @@ class RenderedSamples:
         self.max_length, self.num_image_tokens, self.image_token_id = max_length, num_image_tokens, image_token_id
         self.first_exchange_only = first_exchange_only
         self._cache: dict[int, dict[str, Any]] = {}
+        self._tokens: dict[int, tuple[list[int], list[int]]] = {}
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if index not in self._cache:
-            self._cache[index] = self._build(self.records[index])
+            self._cache[index] = self._build(self.records[index], self.tokens(index))
+            self._tokens.pop(index, None)  # kept in the sample now
         return self._cache[index]
 
-    def _build(self, record: Any) -> dict[str, Any]:
-        from harness_plugins.data.records import open_image
+    def tokens(self, index: int) -> tuple[list[int], list[int]]:
+        """(input ids, labels) of record ``index`` within ``max_length``, rendered without its image."""
+        if index in self._cache:
+            return self._cache[index]["input_ids"], self._cache[index]["labels"]
+        if index not in self._tokens:
+            self._tokens[index] = self._render(self.records[index])
+        return self._tokens[index]
 
+    def _render(self, record: Any) -> tuple[list[int], list[int]]:
         conversation = list(record.conversations)
         if self.first_exchange_only:
             conversation = [turn for turn in conversation if turn["from"] != "system"][:2]
@@ -43,10 +51,16 @@ class RenderedSamples:
         ids, labels = list(rendered.input_ids), list(rendered.labels)
         if len(ids) > self.max_length:
             ids, labels = ids[: self.max_length], labels[: self.max_length]
-        image_tokens = sum(1 for t in ids if t == self.image_token_id)
-        if image_tokens not in (0, self.num_image_tokens):
+        if sum(1 for t in ids if t == self.image_token_id) not in (0, self.num_image_tokens):
             raise HarnessError(f"sample {record.id}: recipe.max_length={self.max_length} cuts through its image tokens",
                                f"raise recipe.max_length above {len(rendered.input_ids)}")
+        return ids, labels
+
+    def _build(self, record: Any, tokens: tuple[list[int], list[int]]) -> dict[str, Any]:
+        from harness_plugins.data.records import open_image
+
+        ids, labels = tokens
+        image_tokens = sum(1 for t in ids if t == self.image_token_id)
         if all(label == IGNORE_INDEX for label in labels):
             raise HarnessError(f"sample {record.id} has no assistant tokens within recipe.max_length={self.max_length}",
                                "raise recipe.max_length or fix the sample")

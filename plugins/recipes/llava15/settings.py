@@ -35,6 +35,9 @@ class StageSettings:
     zero_stage: int = 2
     # LLaVA's length-grouped sampler (--group_by_modality_length): LLaVA-1.5 sets it for finetune only
     group_by_modality_length: bool = False
+    # at most this many single-exchange samples of one image in one sequence, sharing the image prefix
+    # under a block attention mask (pack.py); 1: every sample its own sequence
+    pack: int = 1
 
 
 @dataclass

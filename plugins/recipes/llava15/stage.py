@@ -53,6 +53,7 @@ class StagePlan:
     lora: Optional[dict[str, Any]] = None  # {"r", "alpha", "dropout"} when LoRA is on
     fused_loss: bool = True  # logits only at supervised positions, never all at once (loss.py)
     group_by_modality_length: bool = False  # LLaVA's length-grouped sampler (order.py)
+    pack: int = 1  # single-exchange samples of one image per sequence (pack.py); the caller packs them
     stop_after_step: Optional[int] = None  # for tests and debugging: leave after this step
 
 
@@ -193,9 +194,15 @@ def _save_checkpoint(engine: Any, stage_dir: Path, step: int, info: distributed.
 
 
 def _to_device(batch: dict[str, Any], device: str, dtype: Any) -> dict[str, Any]:
+    """The batch on the device, images in the compute dtype, a packed batch's boolean block mask
+    additive in that dtype (what eager, SDPA and the xformers adapter all take)."""
+    from harness_plugins.recipes.llava15.pack import additive_mask
+
     out = {k: v.to(device) for k, v in batch.items()}
     if "pixel_values" in out:
         out["pixel_values"] = out["pixel_values"].to(dtype)
+    if out["attention_mask"].dim() == 4:
+        out["attention_mask"] = additive_mask(out["attention_mask"], dtype)
     return out
 
 

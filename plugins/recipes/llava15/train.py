@@ -43,7 +43,7 @@ def stage_plans(recipe: Any, seed: int, on_gpu: bool) -> list[StagePlan]:
             precision=precision, offload=_value(recipe.offload), gradient_checkpointing=recipe.gradient_checkpointing,
             checkpoint_every=recipe.checkpoint_every, seed=seed + STAGES.index(name),
             deepspeed_config=recipe.deepspeed_config, fused_loss=recipe.fused_loss,
-            group_by_modality_length=s.group_by_modality_length,
+            group_by_modality_length=s.group_by_modality_length, pack=s.pack,
             lora={"r": lora.r, "alpha": lora.alpha, "dropout": lora.dropout} if lora.enabled and name == "finetune" else None,
         ))
     return plans
@@ -158,6 +158,9 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], configs:
             records[plan.name], parts.render_align if plan.name == "align" else parts.render_finetune,
             parts.processor.image_processor, cfg.recipe.max_length, parts.num_image_tokens, parts.image_token_id,
             first_exchange_only=plan.name == "align")
+        packing: dict[str, Any] = {}
+        if plan.pack > 1:
+            samples, packing = packed(samples, records[plan.name], plan.pack)
         ds_config = configs[plan.name]
         if first_model is not None and _partitioned_under(ds_config) != _partitioned_under(configs[plans[0].name]):
             first_model = None  # built for the first stage, which resume skipped, and this one builds differently
@@ -168,7 +171,7 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], configs:
                            resume=bool(cfg.resume), ds_config=ds_config)
         if result.losses or plan.name not in summaries:
             # A resume that only redoes the export trains no step: the stored summary already covers the stage.
-            summaries[plan.name] = result.summary() | {"world_size": info.world_size, "device": info.device}
+            summaries[plan.name] = result.summary() | {"world_size": info.world_size, "device": info.device} | packing
         if plan.name == "align":
             weights = gathered_state_dict(result.engine, trainable_only=True)
             if info.is_main:
@@ -203,6 +206,16 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], configs:
     distributed.barrier()
     result.engine.destroy()
     return export_dir
+
+
+def packed(samples: Any, records: Any, pack: int) -> tuple[Any, dict[str, Any]]:
+    """``samples`` with the exchanges of each image packed ``pack`` to a sequence (pack.py), and what the
+    stage summary records of it (exchanges, sequences, sequences holding more than one exchange)."""
+    from harness_plugins.recipes.llava15.pack import PackedSamples, image_groups
+
+    out = PackedSamples(samples, image_groups(records), pack)
+    return out, {"packing": {"pack": pack, "exchanges": out.exchanges(), "sequences": len(out),
+                             "packed_sequences": out.packed_units()}}
 
 
 def read_summaries(run_dir: Path) -> dict[str, Any]:

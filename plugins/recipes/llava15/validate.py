@@ -15,6 +15,7 @@ from harness.errors import HarnessError
 from harness_plugins.recipes.llava15.stage import SCHEDULES  # light: torch and DeepSpeed load lazily
 
 STAGES = ("align", "finetune")
+MAX_PACK = 64  # exchanges per packed sequence: the 4-D mask grows with the square of its length
 
 
 def _value(x: Any) -> Any:
@@ -55,6 +56,8 @@ def _check_stage(recipe: Any, name: str) -> None:
              stage.max_steps, "a positive integer or null")
     _require(_is_int(stage.zero_stage) and stage.zero_stage in (0, 1, 2, 3), f"{key}.zero_stage", stage.zero_stage,
              "0, 1, 2 or 3")
+    _require(_is_int(stage.pack) and 1 <= stage.pack <= MAX_PACK, f"{key}.pack", stage.pack,
+             f"an integer from 1 (no packing) to {MAX_PACK} (exchanges of one image per sequence)")
 
 
 def _check_recipe(recipe: Any) -> None:
