@@ -18,6 +18,16 @@ def home(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def file_home(tmp_path_factory) -> Path:
+    """One HARNESS_HOME for a whole test file, set in the environment while the file runs (data built on
+    demand is then built once per file)."""
+    with pytest.MonkeyPatch.context() as patch:
+        path = tmp_path_factory.mktemp("home")
+        patch.setenv("HARNESS_HOME", str(path))
+        yield path
+
+
 @pytest.fixture(autouse=True, scope="module")
 def environment_per_file():
     """Each test file leaves os.environ as it found it. A training in the test process sets LOCAL_RANK=0

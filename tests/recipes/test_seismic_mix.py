@@ -32,11 +32,8 @@ def _cfg(seismic="true", train="scene"):
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        home = tmp_path_factory.mktemp("home")
-        patch.setenv("HARNESS_HOME", str(home))
-        yield home
+def home(file_home):
+    return file_home
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,8 @@ SIZES = SceneDataSizes(align=3, instruct=6, eval=2, validation=2, image_size=32)
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        home = tmp_path_factory.mktemp("home")
-        patch.setenv("HARNESS_HOME", str(home))
-        yield home
+def home(file_home):
+    return file_home
 
 
 def _cfg(k):
