@@ -180,7 +180,8 @@ def evaluator(cfg: Any) -> Callable[..., Any]:
 
 
 def training_throughput(checkpoint: Path) -> dict[str, float]:
-    """Tokens/s (and MFU on GPUs) of each training stage, from the recipe's training summary."""
+    """Tokens/s (and MFU on GPUs) of each training stage, and how many of its samples ``recipe.max_length``
+    cut, from the recipe's training summary."""
     import json
 
     summary = checkpoint.parent / "training_summary.json"
@@ -195,6 +196,9 @@ def training_throughput(checkpoint: Path) -> dict[str, float]:
                 found[f"{name}_{key}"] = round(float(stage[key]), 4)
         if isinstance(stage.get("world_size"), int):
             found["train_processes"] = stage["world_size"]
+        cut = stage.get("truncation") or {}
+        if isinstance(cut.get("truncated"), int) and isinstance(cut.get("samples"), int):
+            found[f"{name}_truncated_samples"], found[f"{name}_samples"] = cut["truncated"], cut["samples"]
     return found
 
 

@@ -50,6 +50,8 @@ def print_run_report(store: ResultsStore, run_id: str, console: Any) -> None:
     parts += [f"{k.removesuffix('_mfu')} MFU {v:.1%}" for k, v in timings.items() if k.endswith("_mfu")]
     parts += [f"{k.removesuffix('_processes')} on {int(v)} process{'es' if v != 1 else ''}"
               for k, v in timings.items() if k.endswith("_processes") and not (reused and k == "train_processes")]
+    parts += [f"{k.removesuffix('_truncated_samples')} cut {int(v):,} of {int(timings.get(k.replace('_truncated_', '_'), 0)):,} "
+              "samples at recipe.max_length" for k, v in timings.items() if k.endswith("_truncated_samples") and v and not reused]
     if run.versions.get("attention"):
         console.print(f"attention: {run.versions['attention']}", soft_wrap=True, markup=False, highlight=False)
     console.print(f"run {run_id}" + (" (checkpoint reused)" if reused else "") + (": " + ", ".join(parts) if parts else ""),

@@ -25,6 +25,7 @@ class RenderedSamples:
         self.first_exchange_only = first_exchange_only
         self._cache: dict[int, dict[str, Any]] = {}
         self._tokens: dict[int, tuple[list[int], list[int]]] = {}
+        self._cut: dict[int, int] = {}  # index -> supervised tokens max_length cut from it (truncated samples only)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -40,16 +41,25 @@ class RenderedSamples:
         if index in self._cache:
             return self._cache[index]["input_ids"], self._cache[index]["labels"]
         if index not in self._tokens:
-            self._tokens[index] = self._render(self.records[index])
+            self._tokens[index] = self._render(self.records[index], index)
         return self._tokens[index]
 
-    def _render(self, record: Any) -> tuple[list[int], list[int]]:
+    def truncation(self) -> dict[str, int]:
+        """How ``max_length`` cut the samples rendered so far (after a stage: those it trained on): samples
+        rendered, samples cut, supervised tokens cut. A confound across backbones when their tokenizers cut
+        different samples (the organism profile's 256 cuts more LLaMA-2 conversations than LLaMA-3 ones)."""
+        rendered = set(self._tokens) | set(self._cache)
+        return {"max_length": self.max_length, "samples": len(rendered), "truncated": len(rendered & set(self._cut)),
+                "supervised_tokens_cut": sum(v for k, v in self._cut.items() if k in rendered)}
+
+    def _render(self, record: Any, index: int) -> tuple[list[int], list[int]]:
         conversation = list(record.conversations)
         if self.first_exchange_only:
             conversation = [turn for turn in conversation if turn["from"] != "system"][:2]
         rendered = self.render(conversation, record.id)
         ids, labels = list(rendered.input_ids), list(rendered.labels)
         if len(ids) > self.max_length:
+            self._cut[index] = sum(1 for label in labels[self.max_length:] if label != IGNORE_INDEX)
             ids, labels = ids[: self.max_length], labels[: self.max_length]
         if sum(1 for t in ids if t == self.image_token_id) not in (0, self.num_image_tokens):
             raise HarnessError(f"sample {record.id}: recipe.max_length={self.max_length} cuts through its image tokens",

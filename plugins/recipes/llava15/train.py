@@ -158,9 +158,9 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], configs:
             records[plan.name], parts.render_align if plan.name == "align" else parts.render_finetune,
             parts.processor.image_processor, cfg.recipe.max_length, parts.num_image_tokens, parts.image_token_id,
             first_exchange_only=plan.name == "align")
-        packing: dict[str, Any] = {}
+        rendered, extra = samples, {}
         if plan.pack > 1:
-            samples, packing = packed(samples, records[plan.name], plan.pack)
+            samples, extra = packed(samples, records[plan.name], plan.pack)
         ds_config = configs[plan.name]
         if first_model is not None and _partitioned_under(ds_config) != _partitioned_under(configs[plans[0].name]):
             first_model = None  # built for the first stage, which resume skipped, and this one builds differently
@@ -171,7 +171,9 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], configs:
                            resume=bool(cfg.resume), ds_config=ds_config)
         if result.losses or plan.name not in summaries:
             # A resume that only redoes the export trains no step: the stored summary already covers the stage.
-            summaries[plan.name] = result.summary() | {"world_size": info.world_size, "device": info.device} | packing
+            # truncation: over the samples this process rendered (all of them after a whole epoch)
+            summaries[plan.name] = (result.summary() | {"world_size": info.world_size, "device": info.device} | extra
+                                    | {"truncation": rendered.truncation()})
         if plan.name == "align":
             weights = gathered_state_dict(result.engine, trainable_only=True)
             if info.is_main:
