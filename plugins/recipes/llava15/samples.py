@@ -48,9 +48,9 @@ class RenderedSamples:
         """How ``max_length`` cut the samples rendered so far (after a stage: those it trained on): samples
         rendered, samples cut, supervised tokens cut. A confound across backbones when their tokenizers cut
         different samples (the organism profile's 256 cuts more LLaMA-2 conversations than LLaMA-3 ones)."""
-        rendered = set(self._tokens) | set(self._cache)
-        return {"max_length": self.max_length, "samples": len(rendered), "truncated": len(rendered & set(self._cut)),
-                "supervised_tokens_cut": sum(v for k, v in self._cut.items() if k in rendered)}
+        rendered = set(self._tokens) | set(self._cache)  # _cut holds rendered samples only: _render fills it
+        return {"max_length": self.max_length, "samples": len(rendered), "truncated": len(self._cut),
+                "supervised_tokens_cut": sum(self._cut.values())}
 
     def _render(self, record: Any, index: int) -> tuple[list[int], list[int]]:
         conversation = list(record.conversations)
