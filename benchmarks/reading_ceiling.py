@@ -52,8 +52,11 @@ def items(seed: int, count: int, per_scene: int) -> list[tuple[str, str, str, st
 
 
 def accuracy(model: Any, tokenizer: Any, rows: list[tuple[str, str, str, str]], read: bool) -> dict[str, float]:
-    """Greedy answers (first word of at most 4 new tokens) scored by exact match, per question type."""
+    """Greedy answers (at most 4 new tokens, up to the first full stop) scored by the scene tasks' own
+    exact match, per question type."""
     import torch
+
+    from harness_plugins.scene.metrics import exact_match
 
     hits: dict[str, list[bool]] = defaultdict(list)
     model.eval()
@@ -61,8 +64,8 @@ def accuracy(model: Any, tokenizer: Any, rows: list[tuple[str, str, str, str]], 
         ids = tokenizer(prompt(description if read else None, question), return_tensors="pt").input_ids
         with torch.no_grad():
             out = model.generate(ids, max_new_tokens=4, do_sample=False, pad_token_id=tokenizer.eos_token_id)
-        said = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip().split(".")[0].strip()
-        hits[qtype].append(said == answer)
+        said = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).split(".")[0]
+        hits[qtype].append(bool(exact_match(said, answer)))
     model.train()
     return {q: sum(v) / len(v) for q, v in hits.items()} | {"all": sum(map(sum, hits.values())) / len(rows)}
 

@@ -64,37 +64,32 @@ def blind_metric(store: Any, run_id: str, task: str, name: str) -> float | None:
 def description_f1(samples: list[Any]) -> tuple[float, float, float]:
     """(F1, low, high): micro attribute F1 over the stored descriptions and its 95% bootstrap interval.
 
-    The F1 is corpus-level (facts pooled over items, then one F1), so there is no per-item stderr: the
-    descriptions are resampled (scipy's percentile bootstrap, 2,000 resamples, seeded) and the F1
-    recomputed from each resample's pooled counts. Counts are recomputed from each stored prediction
-    against its stored reference description, which states exactly the scene's annotated facts
-    (tests/scene/test_world.py checks that round trip), so they equal the task's own counts.
+    The F1 is corpus-level (facts pooled over items, then one F1: the task's own ``micro_f1``), so there
+    is no per-item stderr: the descriptions are resampled (scipy's percentile bootstrap, 2,000
+    resamples, seeded) and the F1 recomputed from each resample's pooled counts. Counts are recomputed
+    from each stored prediction against its stored reference description, which states exactly the
+    scene's annotated facts (tests/scene/test_world.py checks that round trip), so they equal the
+    task's own counts.
     """
     import numpy as np
     from scipy.stats import bootstrap
 
-    from harness_plugins.scene.metrics import description_facts
+    from harness_plugins.scene.metrics import description_facts, micro_f1
     from harness_plugins.scene.world import parse_description
 
-    if not samples:
-        return float("nan"), float("nan"), float("nan")
-    rows = []
+    counts = []
     for sample in samples:
         predicted = description_facts(parse_description(sample.prediction))
         gold = description_facts(parse_description(sample.target))
-        rows.append([sum((predicted & gold).values()), sum(predicted.values()), sum(gold.values())])
-    counts = np.array(rows, dtype=float)
-
-    def micro_f1(tp: Any, pred: Any, gold: Any, axis: int = -1) -> Any:
-        # 2PR / (P + R) with P = tp / pred, R = tp / gold is 2 tp / (pred + gold)
-        total = pred.sum(axis) + gold.sum(axis)
-        return np.where(total > 0, 2 * tp.sum(axis) / np.maximum(total, 1), 0.0)
-
-    f1 = float(micro_f1(*counts.T))
-    if len(samples) < 2:
+        counts.append({"tp": sum((predicted & gold).values()), "pred": sum(predicted.values()),
+                       "gold": sum(gold.values())})
+    if not counts:
+        return float("nan"), float("nan"), float("nan")
+    f1 = micro_f1(counts)["f1"]
+    if len(counts) < 2:
         return f1, float("nan"), float("nan")
-    result = bootstrap(tuple(counts.T), micro_f1, paired=True, vectorized=True, n_resamples=2000,
-                       method="percentile", random_state=0)
+    result = bootstrap((np.arange(len(counts)),), lambda idx: micro_f1([counts[i] for i in idx])["f1"],
+                       vectorized=False, n_resamples=2000, method="percentile", random_state=0)
     return f1, float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
