@@ -12,7 +12,7 @@ Two measurements, on scenes of their own seed (no split shares them):
   (``<description> Question: ... Answer:``), against the same prompt without the description. Equal
   scores mean the organism answers from the question's prior, not from what it reads.
 * **learning curve** (``--steps N``): the organism finetuned on fresh text-only examples of exactly
-  that form (AdamW, loss on the answer only, batch 32), held-out accuracy per question type as it
+  that form (AdamW, loss on the answer only, ``--batch`` examples a step), held-out accuracy per question type as it
   learns: how many examples the LLM needs to learn to read, with nothing visual in the way.
 
     python benchmarks/reading_ceiling.py                               # zero-shot, the three organisms
@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--heldout", type=int, default=300, help="held-out questions (two per scene)")
     parser.add_argument("--steps", type=int, default=0, help="finetune steps of the learning curve (0: none)")
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch", type=int, default=32, help="examples per finetune step")
     parser.add_argument("--every", type=int, default=100, help="evaluate every this many steps")
     parser.add_argument("--seed", type=int, default=99)
     args = parser.parse_args(argv)
@@ -120,17 +121,17 @@ def main(argv: list[str] | None = None) -> None:
             continue
         torch.manual_seed(0)
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
-        stream = items(args.seed + 1, args.steps * 32, 1)  # fresh scenes, one question each
+        stream = items(args.seed + 1, args.steps * args.batch, 1)  # fresh scenes, one question each
         start = time.perf_counter()
         for step in range(1, args.steps + 1):
-            ids, labels = batch(tokenizer, stream[(step - 1) * 32:step * 32])
+            ids, labels = batch(tokenizer, stream[(step - 1) * args.batch:step * args.batch])
             loss = model(input_ids=ids, labels=labels).loss
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             if step % args.every == 0 or step == args.steps:
                 scores = accuracy(model, tokenizer, heldout, read=True)
-                print(row(f"  after {step * 32:,} examples", scores)
+                print(row(f"  after {step * args.batch:,} examples", scores)
                       + f"   loss {loss.item():.3f}  {time.perf_counter() - start:.0f}s", flush=True)
 
 
