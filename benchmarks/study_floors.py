@@ -4,8 +4,11 @@ Runs the README's three-task, three-backbone sweep on a fresh home (or reads a h
 holds it, ``--no-run``), then prints, per backbone: the perception question types of ``vqa_scene``
 (colour, shape, exists) with Wilson 95% intervals, exact match against the majority-answer and the
 blind (images blanked) baselines, scene-description attribute F1 (bootstrap interval) and coordinate
-prediction, and the reasoning types, which get no floor: that is where backbones may differ. A
-benchmark, not a test: it reports numbers and wall time, and exits 1 when a floor is missed.
+prediction, and the reasoning types, which get no floor: that is where backbones may differ. A second
+table splits the colour and shape answers into perception and binding (:mod:`harness_plugins.scene.binding`):
+one-object scenes, several-object scenes beside the chance of naming a random value in the image,
+and how often an answer names a value the image holds. A benchmark, not a test: it reports numbers
+and wall time, and exits 1 when a floor is missed.
 
     python benchmarks/study_floors.py                  # fresh temporary home, the full sweep
     python benchmarks/study_floors.py --home H --no-run  # the table for a home that holds the sweep
@@ -142,6 +145,52 @@ def study_rows(home: Path) -> tuple[list[list[str]], list[str]]:
     return rows, missed
 
 
+def scenes_by_id(home: Path, seed: int = 0) -> dict[str, Any]:
+    """vqa_scene item id -> its scene annotation, from the home's scene data build (the sweep's seed)."""
+    import datasets
+
+    from harness_plugins.scene.dataset import data_dir
+
+    folder = data_dir(home / "data" / "scene", seed) / "vqa_scene"
+    table = datasets.load_from_disk(str(folder))["test"].select_columns(["id", "scene"])
+    return dict(zip(table["id"], table["scene"]))
+
+
+def binding_rows(home: Path) -> list[list[str]]:
+    """Per backbone: the perceive-or-bind split of its vqa_scene colour and shape answers."""
+    from harness.store import open_store
+    from harness_plugins.scene.binding import ATTRIBUTES, binding_split
+
+    scenes = scenes_by_id(home)
+    rows: list[list[str]] = []
+    with open_store(home / "results.sqlite") as store:
+        for backbone, run in sorted(latest_runs(store, "vqa_scene").items()):
+            samples = store.samples(run.run_id, "vqa_scene")
+            cells = [backbone]
+            for qtype in ATTRIBUTES:
+                split = binding_split(((s.prediction, s.target, scenes[s.extra["doc"]["id"]]) for s in samples
+                                       if s.extra.get("doc", {}).get("qtype") == qtype), qtype)
+                cells += [f"{fmt(*wilson(split.single_hits, split.single_n))} n={split.single_n}",
+                          f"{fmt(*wilson(split.multi_hits, split.multi_n))} (chance {split.multi_chance:.2f}) "
+                          f"n={split.multi_n}",
+                          f"{split.in_image / split.n:.2f} (chance {split.in_image_chance:.2f})" if split.n else "-"]
+            rows.append(cells)
+    return rows
+
+
+def print_binding(rows: list[list[str]]) -> None:
+    header = ["backbone"] + [f"{q}: {part}" for q in ("colour", "shape")
+                             for part in ("one object", "several objects", "in the image")]
+    print()
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for cells in rows:
+        print("| " + " | ".join(cells) + " |")
+    print("one object: nothing to bind (perception); several objects: beside the chance of naming a random value "
+          "the image holds (binding rises above it); in the image: answers naming a value the image holds, beside a random "
+          "value's chance of doing so (perception rises above it)")
+
+
 def print_table(rows: list[list[str]], seconds: float | None) -> None:
     header = (["backbone"] + [f"{q}" for q in PERCEPTION + REASONING]
               + ["exact match", "majority", "blind", "description F1", "coords within tol."])
@@ -168,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - start
     rows, missed = study_rows(home)
     print_table(rows, seconds)
+    print_binding(binding_rows(home))
     for line in missed:
         print(f"missed: {line}")
     return 1 if missed else 0

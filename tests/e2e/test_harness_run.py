@@ -22,6 +22,7 @@ pytestmark = pytest.mark.slow
 
 # Few optimizer steps: the test is about the pipeline, not the model (the default run is measured
 # by benchmarks and reported in the README).
+STUDY_FLOORS = Path(__file__).resolve().parents[2] / "benchmarks" / "study_floors.py"
 QUICK = ["recipe.align.max_steps=3", "recipe.finetune.max_steps=3", "eval.limit=24", "eval.batch_size=8"]
 
 
@@ -191,3 +192,12 @@ def test_sweep_fills_a_three_row_leaderboard_and_compare_explains_it(tmp_path):
     stability = report["analyses"]["stability"]["data"]
     assert set(stability["perturbations"]) == {"pixel_noise", "paraphrase"}
     assert report["analyses"]["overlap"]["data"]["pairs"]
+
+    # benchmarks/study_floors.py reads the same home: the floors table and the perceive-or-bind table, a
+    # row per backbone each, and three-step VLMs miss the floors (exit 1, each miss named)
+    floors = subprocess.run([sys.executable, str(STUDY_FLOORS), "--home", str(home), "--no-run"],
+                            capture_output=True, text=True, timeout=300)
+    assert floors.returncode == 1, floors.stdout[-2000:] + floors.stderr[-3000:]
+    rows = [line.split(" | ")[0] for line in floors.stdout.splitlines() if line.startswith("| llama")]
+    assert rows == ["| llama1", "| llama2", "| llama3"] * 2
+    assert "colour: several objects" in floors.stdout and "missed: llama3 colour" in floors.stdout
