@@ -12,8 +12,9 @@ Two measurements, on scenes of their own seed (no split shares them):
   (``<description> Question: ... Answer:``), against the same prompt without the description. Equal
   scores mean the organism answers from the question's prior, not from what it reads.
 * **learning curve** (``--steps N``): the organism finetuned on fresh text-only examples of exactly
-  that form (AdamW, loss on the answer only, ``--batch`` examples a step), held-out accuracy per question type as it
-  learns: how many examples the LLM needs to learn to read, with nothing visual in the way.
+  that form (AdamW, loss on the answer only, ``--batch`` examples a step), held-out accuracy per
+  question type as it learns: how many examples the LLM needs to learn to read, with nothing visual
+  in the way.
 
     python benchmarks/reading_ceiling.py                               # zero-shot, the three organisms
     python benchmarks/reading_ceiling.py --backbone llama3 --steps 400 # and the learning curve

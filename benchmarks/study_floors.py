@@ -182,22 +182,23 @@ def print_binding(rows: list[list[str]]) -> None:
     header = ["backbone"] + [f"{q}: {part}" for q in ("colour", "shape")
                              for part in ("one object", "several objects", "in the image")]
     print()
+    print_markdown(header, rows)
+    print("one object: nothing to bind (perception); several objects: beside the chance of naming a random "
+          "value the image holds (binding rises above it); in the image: answers naming a value the image "
+          "holds, beside a random value's chance of doing so (perception rises above it)")
+
+
+def print_markdown(header: list[str], rows: list[list[str]]) -> None:
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for cells in rows:
         print("| " + " | ".join(cells) + " |")
-    print("one object: nothing to bind (perception); several objects: beside the chance of naming a random value "
-          "the image holds (binding rises above it); in the image: answers naming a value the image holds, beside a random "
-          "value's chance of doing so (perception rises above it)")
 
 
 def print_table(rows: list[list[str]], seconds: float | None) -> None:
     header = (["backbone"] + [f"{q}" for q in PERCEPTION + REASONING]
               + ["exact match", "majority", "blind", "description F1", "coords within tol."])
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for cells in rows:
-        print("| " + " | ".join(cells) + " |")
+    print_markdown(header, rows)
     print(f"floors: {', '.join(PERCEPTION)} >= {FLOOR_PERCEPTION}; exact-match interval above the majority "
           f"baseline; description F1 >= {FLOOR_DESCRIPTION_F1}; 95% intervals: Wilson, description F1 bootstrap")
     if seconds is not None:
