@@ -12,9 +12,18 @@ examples seen, beside each type's majority answer) is the budget a VLM's finetun
 colour, shape and size one-hot): the same reader's curve then says how much of the budget is the
 encoder's and how much is learning to attend.
 
+The default reader is bidirectional: its patch tokens see the question. A VLM's are not: its LLM reads
+the image before the question, causally. ``--causal`` masks the same reader causally (image, then the
+question; the answer read at the question's last word), and ``--llm NAME|DIR`` makes the reader a
+causal-LM organism itself (a fresh 2-layer projector, then ``BOS, patches, " Question: ... Answer:"``,
+the answer's first token predicted by its LM head over the whole vocabulary): the VLM's reading
+without the VLM's recipe around it.
+
     python benchmarks/patch_readout.py                          # the shipped CLIP organism
     python benchmarks/patch_readout.py --encoder DIR --steps 3000
     python benchmarks/patch_readout.py --oracle
+    python benchmarks/patch_readout.py --causal --oracle --scenes 3000 --heldout 400
+    python benchmarks/patch_readout.py --llm llama3 --scenes 3000 --heldout 400
 
 A benchmark, not a test: it prints numbers. Scenes come from their own seed, not from any split.
 """
@@ -81,9 +90,11 @@ def questions(scenes: list[Any], seed: int) -> list[tuple[int, str, str, str]]:
     return found
 
 
-def build_reader(n_words: int, n_answers: int, feature_width: int, patches: int, width: int = 128) -> Any:
-    """Projected patch tokens + position, question words + position -> 2 pre-norm layers -> mean over the
-    question's positions -> answer logits."""
+def build_reader(n_words: int, n_answers: int, feature_width: int, patches: int, width: int = 128,
+                 causal: bool = False) -> Any:
+    """Projected patch tokens + position, question words + position -> 2 pre-norm layers -> answer logits:
+    the mean over the question's positions (bidirectional), or the question's last position (``causal``:
+    image first, every position sees only what precedes it)."""
     import torch
     from torch import nn
 
@@ -100,12 +111,47 @@ def build_reader(n_words: int, n_answers: int, feature_width: int, patches: int,
 
         def forward(self, tokens: Any, words: Any, pad: Any) -> Any:
             x = torch.cat([self.project(tokens) + self.patch_pos, self.words(words) + self.word_pos[: words.shape[1]]], 1)
+            if causal:  # words are right-padded: the padding comes after the last word and cannot reach it
+                mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
+                h = self.layers(x, mask=mask, is_causal=True)
+                return self.out(h[torch.arange(len(h)), last_position(tokens, pad)])
             mask = torch.cat([torch.zeros(tokens.shape[0], tokens.shape[1], dtype=torch.bool), pad], 1)
             h = self.layers(x, src_key_padding_mask=mask)[:, tokens.shape[1]:]
             keep = (~pad).unsqueeze(-1)
             return self.out((h * keep).sum(1) / keep.sum(1))
 
     return Reader()
+
+
+def last_position(tokens: Any, pad: Any, prefix: int = 0) -> Any:
+    """Per row, the sequence index of the question's last word: after ``prefix`` tokens and the patches."""
+    return prefix + tokens.shape[1] + (~pad).sum(1) - 1
+
+
+def build_llm_reader(folder: Path, feature_width: int) -> tuple[Any, Any]:
+    """(reader, tokenizer): a causal-LM organism reading ``BOS, projected patches, question ids``; its logits
+    at the question's last token (``Answer:``) over the whole vocabulary."""
+    import torch
+    from torch import nn
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    lm = AutoModelForCausalLM.from_pretrained(str(folder))
+    hidden = lm.config.hidden_size
+
+    class LLMReader(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lm = lm
+            self.project = nn.Sequential(nn.Linear(feature_width, hidden), nn.GELU(), nn.Linear(hidden, hidden))
+
+        def forward(self, tokens: Any, words: Any, pad: Any) -> Any:
+            embed = self.lm.get_input_embeddings()
+            bos = embed(torch.full((tokens.shape[0], 1), tokenizer.bos_token_id))
+            h = self.lm.model(inputs_embeds=torch.cat([bos, self.project(tokens), embed(words)], 1)).last_hidden_state
+            return self.lm.lm_head(h[torch.arange(len(h)), last_position(tokens, pad, prefix=1)])
+
+    return LLMReader(), tokenizer
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -123,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--every", type=int, default=250, help="evaluate every this many steps")
     parser.add_argument("--seed", type=int, default=4242)
+    parser.add_argument("--causal", action="store_true", help="the 2-layer reader masked causally, image first")
+    parser.add_argument("--llm", default=None, help="a causal-LM organism name or folder reads instead (causal)")
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -133,12 +181,22 @@ def main(argv: list[str] | None = None) -> None:
     items = questions(scenes, args.seed)
     vocab: dict[str, int] = {}
     answers: dict[str, int] = {}
-    encoded = [(i, [vocab.setdefault(w, len(vocab)) for w in q.lower().replace("?", " ?").split()],
-                answers.setdefault(a, len(answers)), t) for i, q, a, t in items]
+    if args.llm:
+        folder = Path(args.llm) if "/" in args.llm else SHIPPED.parent / args.llm
+        reader, tokenizer = build_llm_reader(folder, tokens.shape[-1])
+        pad_id = tokenizer.eos_token_id
+        encoded = [(i, tokenizer(f" Question: {q} Answer:", add_special_tokens=False).input_ids,
+                    tokenizer(f" {a}", add_special_tokens=False).input_ids[0], t) for i, q, a, t in items]
+    else:
+        encoded = [(i, [vocab.setdefault(w, len(vocab)) for w in q.lower().replace("?", " ?").split()],
+                    answers.setdefault(a, len(answers)), t) for i, q, a, t in items]
+        reader = build_reader(len(vocab), len(answers), tokens.shape[-1], tokens.shape[1], causal=args.causal)
+        pad_id = len(vocab)
     train = [e for e in encoded if e[0] < args.scenes]
     test = [e for e in encoded if e[0] >= args.scenes]
     source = "oracle tokens" if args.oracle else str(args.encoder)
-    print(f"{source}: patch tokens {tuple(tokens.shape)}, {len(train)} training and {len(test)} held-out questions "
+    how = f"read by {args.llm} (causal LM)" if args.llm else "read causally" if args.causal else "read bidirectionally"
+    print(f"{source} {how}: patch tokens {tuple(tokens.shape)}, {len(train)} training and {len(test)} held-out questions "
           f"({time.perf_counter() - started:.0f}s)")
     majority = {}
     for qtype in QTYPES:
@@ -148,14 +206,13 @@ def main(argv: list[str] | None = None) -> None:
 
     def batch(rows: list[Any]) -> tuple[Any, Any, Any, Any]:
         width = max(len(r[1]) for r in rows)
-        words = torch.full((len(rows), width), len(vocab))
+        words = torch.full((len(rows), width), pad_id)
         pad = torch.ones(len(rows), width, dtype=torch.bool)
         for j, row in enumerate(rows):
             words[j, : len(row[1])] = torch.tensor(row[1])
             pad[j, : len(row[1])] = False
         return tokens[[r[0] for r in rows]], words, pad, torch.tensor([r[2] for r in rows])
 
-    reader = build_reader(len(vocab), len(answers), tokens.shape[-1], tokens.shape[1])
     optimizer = torch.optim.AdamW(reader.parameters(), lr=1e-3)
 
     def evaluate() -> dict[str, float]:

@@ -1,5 +1,7 @@
 """benchmarks/patch_readout.py: the reader learns from patch tokens that carry the answer (the oracle
-control beats the colour and shape majority answers by far), and runs on the shipped CLIP organism."""
+control beats the colour and shape majority answers by far), and runs on the shipped CLIP organism; its
+causal readers (the 2-layer one masked, a causal-LM organism) answer from what precedes the answer alone."""
+import importlib.util
 import os
 import re
 import subprocess
@@ -41,5 +43,48 @@ def test_the_reader_learns_from_perfect_patch_tokens():
 
 def test_it_reads_the_shipped_organism():
     out = _run("--scenes", "64", "--heldout", "32", "--steps", "2", "--every", "1")
-    assert "plugins/organisms/clip: patch tokens (96, 64, 64)" in out
+    assert "plugins/organisms/clip read bidirectionally: patch tokens (96, 64, 64)" in out
     assert len(_last_scores(out)) == 3
+
+
+def test_a_causal_lm_organism_reads_the_shipped_organism():
+    out = _run("--llm", "llama1", "--scenes", "64", "--heldout", "32", "--steps", "2", "--every", "1")
+    assert "read by llama1 (causal LM): patch tokens (96, 64, 64)" in out
+    assert len(_last_scores(out)) == 3
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("patch_readout", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("reader", ["causal", "llm"])
+def test_a_causal_reader_answers_from_the_image_and_its_question_only(reader):
+    """A question's answer is the same alone and right-padded in a batch with a longer question (the
+    padding comes after its last word: a reader that is not causal, or reads the wrong position, sees
+    it), and changes with the question's last word (the position it must read) and with the image."""
+    import torch
+
+    module = _module()
+    torch.manual_seed(0)
+    if reader == "llm":
+        model, _ = module.build_llm_reader(SCRIPT.parents[1] / "plugins" / "organisms" / "llama1", 64)
+    else:
+        model = module.build_reader(n_words=20, n_answers=7, feature_width=64, patches=16, causal=True)
+    model.eval()
+    tokens = torch.randn(2, 16, 64)
+    short, long = torch.tensor([3, 5, 7, 2, 9]), torch.tensor([4, 6, 8, 1, 10, 11, 12, 13, 14])
+    words = torch.full((2, 9), 19)
+    words[0, :5], words[1] = short, long
+    pad = torch.ones(2, 9, dtype=torch.bool)
+    pad[0, :5] = pad[1] = False
+    with torch.no_grad():
+        batched = model(tokens, words, pad)[0]
+        alone = model(tokens[:1], short[None], torch.zeros(1, 5, dtype=torch.bool))[0]
+        other_word = model(tokens[:1], torch.tensor([[3, 5, 7, 2, 15]]), torch.zeros(1, 5, dtype=torch.bool))[0]
+        other_image = model(tokens[1:], short[None], torch.zeros(1, 5, dtype=torch.bool))[0]
+    assert torch.allclose(batched, alone, atol=1e-5)
+    assert not torch.allclose(other_word, alone, atol=1e-3)
+    assert not torch.allclose(other_image, alone, atol=1e-3)
