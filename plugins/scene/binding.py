@@ -27,12 +27,13 @@ from harness_plugins.scene.metrics import normalize_answer
 from harness_plugins.scene.model import COLOURS, SHAPES
 
 #: Question type -> the object field its answer names and all the values that field takes.
-ATTRIBUTES: dict[str, tuple[str, tuple[str, ...]]] = {"colour": ("colour", tuple(COLOURS)), "shape": ("shape", SHAPES)}
+ATTRIBUTES: dict[str, tuple[str, tuple[str, ...]]] = {"colour": ("colour", tuple(COLOURS)),
+                                                      "shape": ("shape", SHAPES)}
 
 
 @dataclass(frozen=True)
 class BindingSplit:
-    """One question type's answers split by scene size; hits may be fractional (scores in [0, 1])."""
+    """One question type's answers split by scene size (hits by the scene tasks' exact match)."""
 
     qtype: str
     single_hits: float
@@ -58,13 +59,14 @@ def binding_split(items: Iterable[tuple[str, str, Mapping[str, Any] | str]], qty
     single_hits = multi_hits = multi_chance = in_image_chance = 0.0
     single_n = multi_n = in_image = n = 0
     for prediction, answer, scene in items:
-        values = {normalize_answer(str(o[field])) for o in scene_objects(scene)}
+        objects = scene_objects(scene)
+        values = {normalize_answer(str(o[field])) for o in objects}
         said = normalize_answer(prediction)
         hit = float(said == normalize_answer(answer))
         n += 1
         in_image += said in values
         in_image_chance += len(values) / len(every)
-        if len(scene_objects(scene)) == 1:
+        if len(objects) == 1:
             single_n += 1
             single_hits += hit
         else:
