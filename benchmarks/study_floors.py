@@ -179,7 +179,9 @@ def binding_rows(home: Path) -> list[list[str]]:
 
 
 def print_binding(rows: list[list[str]]) -> None:
-    header = ["backbone"] + [f"{q}: {part}" for q in ("colour", "shape")
+    from harness_plugins.scene.binding import ATTRIBUTES
+
+    header = ["backbone"] + [f"{q}: {part}" for q in ATTRIBUTES
                              for part in ("one object", "several objects", "in the image")]
     print()
     print_markdown(header, rows)

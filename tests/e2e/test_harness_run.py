@@ -20,9 +20,9 @@ from clirunner import run_cli
 
 pytestmark = pytest.mark.slow
 
+STUDY_FLOORS = Path(__file__).resolve().parents[2] / "benchmarks" / "study_floors.py"
 # Few optimizer steps: the test is about the pipeline, not the model (the default run is measured
 # by benchmarks and reported in the README).
-STUDY_FLOORS = Path(__file__).resolve().parents[2] / "benchmarks" / "study_floors.py"
 QUICK = ["recipe.align.max_steps=3", "recipe.finetune.max_steps=3", "eval.limit=24", "eval.batch_size=8"]
 
 
