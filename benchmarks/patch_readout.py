@@ -10,7 +10,9 @@ examples seen, beside each type's majority answer) is the budget a VLM's finetun
 
 ``--oracle`` replaces the tower's tokens by perfect ones (each patch under an object carries its
 colour, shape and size one-hot): the same reader's curve then says how much of the budget is the
-encoder's and how much is learning to attend.
+encoder's and how much is learning to attend. ``--oracle-noise C,S,Z`` makes each patch's colour, shape
+and size wrong with those probabilities: oracle tokens exactly as accurate per patch as a tower's
+per-patch probe, to ask how accurate a tower's patches must be for the reader to bind.
 
 The default reader is bidirectional: its patch tokens see the question. A VLM's are not: its LLM reads
 the image before the question, causally. ``--causal`` masks the same reader causally (image, then the
@@ -24,6 +26,7 @@ without the VLM's recipe around it.
     python benchmarks/patch_readout.py --oracle
     python benchmarks/patch_readout.py --causal --oracle --scenes 3000 --heldout 400
     python benchmarks/patch_readout.py --llm llama3 --scenes 3000 --heldout 400
+    python benchmarks/patch_readout.py --llm llama3 --oracle-noise 0.02,0.11,0.05 --scenes 3000 --heldout 400
 
 A benchmark, not a test: it prints numbers. Scenes come from their own seed, not from any split.
 """
@@ -59,21 +62,46 @@ def patch_tokens(folder: Path, scenes: list[Any], feature_layer: int = -2) -> An
     return torch.cat(chunks)
 
 
-def oracle_tokens(scenes: list[Any], grid: int = 8, width: int = 64) -> Any:
-    """Perfect patch tokens: colour, shape and size one-hot (and an object flag) under each object's box."""
+def oracle_tokens(scenes: list[Any], grid: int = 8, width: int = 64, noise: tuple[float, float, float] = (0.0, 0.0, 0.0),
+                  seed: int = 0) -> Any:
+    """Perfect patch tokens: colour, shape and size one-hot (and an object flag) under each object's box.
+
+    ``noise``: per patch, the probability that its colour, shape and size one-hot names a random other
+    value instead (independently per patch and attribute, seeded): tokens as accurate per patch as a
+    tower's per-patch probe, with the errors spread evenly."""
     import torch
 
     from harness_plugins.scene.world import COLOURS, SHAPES, SIZES
     from harness_plugins.vision.probe import _object_patches
 
+    rng = random.Random(seed)
+
+    def value(values: Any, true: str, p: float) -> int:
+        index = list(values).index(true)
+        if p and rng.random() < p:
+            return rng.choice([j for j in range(len(values)) if j != index])
+        return index
+
     tokens = torch.zeros(len(scenes), grid * grid, width)
     for i, scene in enumerate(scenes):
         for obj in scene.objects:
             for patch in _object_patches(obj, grid):
-                for offset, value in ((0, list(COLOURS).index(obj.colour)), (10, list(SHAPES).index(obj.shape)),
-                                      (20, list(SIZES).index(obj.size)), (30, 0)):
-                    tokens[i, patch, offset + value] = 1.0
+                for offset, index in ((0, value(COLOURS, obj.colour, noise[0])), (10, value(SHAPES, obj.shape, noise[1])),
+                                      (20, value(SIZES, obj.size, noise[2])), (30, 0)):
+                    tokens[i, patch, offset + index] = 1.0
     return tokens
+
+
+def noise_levels(text: str) -> tuple[float, float, float]:
+    """``"C,S,Z"`` -> three probabilities in [0, 1) (argparse type of ``--oracle-noise``)."""
+    try:
+        levels = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        levels = ()
+    if len(levels) != 3 or not all(0.0 <= v < 1.0 for v in levels):
+        raise argparse.ArgumentTypeError(f"{text!r}: give three probabilities in [0, 1) for colour, shape, size, "
+                                         "for example 0.02,0.11,0.05")
+    return levels  # type: ignore[return-value]
 
 
 def questions(scenes: list[Any], seed: int) -> list[tuple[int, str, str, str]]:
@@ -163,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--encoder", type=Path, default=SHIPPED, help="a CLIP vision tower folder (default: the organism)")
     parser.add_argument("--oracle", action="store_true", help="perfect patch tokens instead of the tower's")
+    parser.add_argument("--oracle-noise", type=noise_levels, default=None, metavar="C,S,Z",
+                        help="oracle tokens whose colour, shape and size are wrong per patch with these probabilities")
     parser.add_argument("--scenes", type=int, default=6000, help="training scenes (600 more are held out)")
     parser.add_argument("--heldout", type=int, default=600)
     parser.add_argument("--steps", type=int, default=1000)
@@ -177,7 +207,9 @@ def main(argv: list[str] | None = None) -> None:
     rng = random.Random(args.seed)
     started = time.perf_counter()
     scenes = [generate_scene(rng, image_size=64) for _ in range(args.scenes + args.heldout)]
-    tokens = oracle_tokens(scenes) if args.oracle else patch_tokens(args.encoder, scenes)
+    oracle = args.oracle or args.oracle_noise is not None
+    tokens = oracle_tokens(scenes, noise=args.oracle_noise or (0.0, 0.0, 0.0), seed=args.seed) if oracle \
+        else patch_tokens(args.encoder, scenes)
     items = questions(scenes, args.seed)
     vocab: dict[str, int] = {}
     answers: dict[str, int] = {}
@@ -194,7 +226,8 @@ def main(argv: list[str] | None = None) -> None:
         pad_id = len(vocab)
     train = [e for e in encoded if e[0] < args.scenes]
     test = [e for e in encoded if e[0] >= args.scenes]
-    source = "oracle tokens" if args.oracle else str(args.encoder)
+    source = str(args.encoder) if not oracle else "oracle tokens" if args.oracle_noise is None else \
+        "oracle tokens wrong per patch with p colour {:g}, shape {:g}, size {:g}".format(*args.oracle_noise)
     how = f"read by {args.llm} (causal LM)" if args.llm else "read causally" if args.causal else "read bidirectionally"
     print(f"{source} {how}: patch tokens {tuple(tokens.shape)}, {len(train)} training and {len(test)} held-out questions "
           f"({time.perf_counter() - started:.0f}s)")

@@ -48,6 +48,7 @@ class ClipOrganismSpec:
     heldout_scenes: int = 256
     feature_layer: int = -2  # the hidden state LLaVA's projector reads; the region loss trains it
     region_weight: float = 1.0  # weight of the region-phrase loss (0: image-level CLIP loss only)
+    region_per_patch: bool = False  # the region loss on each patch under an object, not on their mean
 
 
 QUICK = ClipOrganismSpec(steps=4, train_scenes=96, heldout_scenes=32, batch_size=32, warmup_steps=1)
@@ -185,7 +186,7 @@ def train(spec: ClipOrganismSpec, seed: int,
             hidden = out.vision_model_output.hidden_states[spec.feature_layer]
             loss = loss + spec.region_weight * region_loss(
                 model, hidden, [scenes[i] for i in batch.tolist()], [targets[i] for i in batch.tolist()],
-                phrase_ids, phrase_mask, grid)
+                phrase_ids, phrase_mask, grid, per_patch=spec.region_per_patch)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -46,17 +46,22 @@ def region_targets(scenes: list[Any]) -> list[list[int]]:
 
 
 def region_loss(model: Any, hidden: Any, scenes: list[Any], targets: list[list[int]], phrase_ids: Any,
-                phrase_mask: Any, grid: int) -> Any:
+                phrase_mask: Any, grid: int, per_patch: bool = False) -> Any:
     """Cross-entropy of each object's pooled patch tokens (``hidden``: [B, 1 + grid^2, d] at the feature
-    layer) against all object phrases, through the tower's post-layernorm and visual projection."""
+    layer) against all object phrases, through the tower's post-layernorm and visual projection.
+
+    ``per_patch``: every patch under an object is matched to its object's phrase on its own, so that each
+    patch token carries its whole object (a causal LLM reading the patches cannot gather an object's shape
+    from several patches before it must bind it; ``benchmarks/patch_readout.py``)."""
     import torch
     import torch.nn.functional as F
 
     pooled, labels = [], []
     for row, (scene, target) in enumerate(zip(scenes, targets)):
         for obj, phrase in zip(scene.objects, target):
-            pooled.append(hidden[row, 1:][_object_patches(obj, grid)].mean(dim=0))
-            labels.append(phrase)
+            patches = hidden[row, 1:][_object_patches(obj, grid)]
+            pooled.extend(patches if per_patch else [patches.mean(dim=0)])
+            labels.extend([phrase] * (len(patches) if per_patch else 1))
     regions = model.visual_projection(model.vision_model.post_layernorm(torch.stack(pooled)))
     text = model.get_text_features(input_ids=phrase_ids, attention_mask=phrase_mask).pooler_output
     logits = model.logit_scale.exp() * F.normalize(regions, dim=-1) @ F.normalize(text, dim=-1).T

@@ -88,3 +88,39 @@ def test_a_causal_reader_answers_from_the_image_and_its_question_only(reader):
     assert torch.allclose(batched, alone, atol=1e-5)
     assert not torch.allclose(other_word, alone, atol=1e-3)
     assert not torch.allclose(other_image, alone, atol=1e-3)
+
+
+def test_noisy_oracle_tokens_are_wrong_per_patch_at_the_rates_asked_and_otherwise_the_oracle():
+    """Each patch under an object keeps one colour, one shape and one size; the shape is wrong on about
+    the fraction asked, colour and size never; no noise gives the plain oracle."""
+    import random
+
+    import torch
+
+    from harness_plugins.scene.model import generate_scene
+    from harness_plugins.scene.world import SHAPES
+    from harness_plugins.vision.probe import _object_patches
+
+    module = _module()
+    rng = random.Random(3)
+    scenes = [generate_scene(rng, image_size=64) for _ in range(300)]
+    plain = module.oracle_tokens(scenes)
+    assert torch.equal(module.oracle_tokens(scenes, noise=(0.0, 0.0, 0.0), seed=9), plain)
+    noisy = module.oracle_tokens(scenes, noise=(0.0, 0.3, 0.0), seed=9)
+    assert torch.equal(noisy[..., :10], plain[..., :10]) and torch.equal(noisy[..., 20:], plain[..., 20:])
+    wrong = total = 0
+    for i, scene in enumerate(scenes):
+        covers = [p for obj in scene.objects for p in _object_patches(obj, 8)]
+        for obj in scene.objects:
+            for patch in _object_patches(obj, 8):
+                if covers.count(patch) == 1:  # a patch under one object only
+                    assert noisy[i, patch, 10:20].sum() == 1
+                    wrong += int(noisy[i, patch, 10 + SHAPES.index(obj.shape)] == 0)
+                    total += 1
+    assert total > 1000 and 0.26 < wrong / total < 0.34, (wrong, total)
+
+
+def test_a_bad_noise_level_is_one_line_naming_the_fix():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--oracle-noise", "0.1,2"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "give three probabilities in [0, 1) for colour, shape, size" in done.stderr.splitlines()[-1]
