@@ -4,9 +4,12 @@ For every object of a held-out scene the probe reads the tower's feature-layer p
 object (the patches whose centre lies inside its box, at least the one holding its centre), averages
 them, and a logistic regression (scikit-learn) fitted on other scenes predicts the attribute. The
 accuracy on held-out scenes, beside the majority-class rate, says whether the information reaches the
-projector at all: the first link of the chain the VLM needs.
+projector at all: the first link of the chain the VLM needs. ``per_patch=True`` probes each single patch
+token under one object instead: what a causal LLM, which cannot pool an object's patches before it must
+bind them, has to work with (``benchmarks/patch_readout.py --oracle-noise`` shows how accurate it must be).
 
     probe_vision_tower(Path("plugins/organisms/clip"))   # {"colour": {"accuracy": .., "chance": ..}, ...}
+    probe_vision_tower(Path("plugins/organisms/clip"), per_patch=True)
 """
 from __future__ import annotations
 
@@ -26,9 +29,24 @@ def _object_patches(obj: Any, grid: int) -> list[int]:
     return cells or [centre]
 
 
+def single_owner_patches(scene: Any, grid: int) -> dict[int, Any]:
+    """{patch index: object} for the patches under exactly one of ``scene``'s objects."""
+    owners: dict[int, list[Any]] = {}
+    for obj in scene.objects:
+        for patch in _object_patches(obj, grid):
+            owners.setdefault(patch, []).append(obj)
+    return {patch: objs[0] for patch, objs in owners.items() if len(objs) == 1}
+
+
+def _labels(obj: Any) -> dict[str, str]:
+    return {"colour": obj.colour, "shape": obj.shape, "size": obj.size, "region": obj.region}
+
+
 def object_features(tower: Any, processor: Any, scenes: list[Any], feature_layer: int = -2,
-                    batch_size: int = 64) -> tuple[Any, list[dict[str, str]]]:
-    """(features [n_objects, hidden], labels per object) for every object of ``scenes``."""
+                    batch_size: int = 64, per_patch: bool = False) -> tuple[Any, list[dict[str, str]]]:
+    """(features [n_objects, hidden], labels per object) for every object of ``scenes``; ``per_patch``:
+    (features [n_patches, hidden], labels of the patch's object) for every patch under exactly one object,
+    each patch token on its own (what a reader sees without pooling over the object's box)."""
     import numpy as np
     import torch
 
@@ -47,9 +65,14 @@ def object_features(tower: Any, processor: Any, scenes: list[Any], feature_layer
             hidden = tower(pixel_values=pixels, output_hidden_states=True).hidden_states[feature_layer]
         patches = hidden[:, 1:, :].numpy()  # CLS dropped, as LLaVA feeds the projector
         for scene, grid_feats in zip(chunk, patches):
+            if per_patch:
+                for patch, obj in sorted(single_owner_patches(scene, grid).items()):
+                    feats.append(grid_feats[patch])
+                    labels.append(_labels(obj))
+                continue
             for obj in scene.objects:
                 feats.append(grid_feats[_object_patches(obj, grid)].mean(axis=0))
-                labels.append({"colour": obj.colour, "shape": obj.shape, "size": obj.size, "region": obj.region})
+                labels.append(_labels(obj))
     return np.stack(feats), labels
 
 
@@ -78,8 +101,9 @@ def probe_features(train: tuple[Any, list[dict[str, str]]], heldout: tuple[Any, 
 
 
 def probe_vision_tower(folder: Path, train_scenes: int = 600, heldout_scenes: int = 300, seed: int = 0,
-                       feature_layer: int = -2) -> dict[str, Any]:
-    """Probe the tower in ``folder`` on scenes from a stream no organism build draws from."""
+                       feature_layer: int = -2, per_patch: bool = False) -> dict[str, Any]:
+    """Probe the tower in ``folder`` on scenes from a stream no organism build draws from; ``per_patch``:
+    single patch tokens under one object instead of each object's pooled tokens (``heldout_patches``)."""
     import torch
     from transformers import CLIPVisionModel
 
@@ -91,7 +115,8 @@ def probe_vision_tower(folder: Path, train_scenes: int = 600, heldout_scenes: in
     processor = processor_from_folder(Path(folder), int(tower.config.image_size))
     rng = random.Random(f"vision-probe:{seed}")
     scenes = [generate_scene(rng, image_size=int(tower.config.image_size)) for _ in range(train_scenes + heldout_scenes)]
-    train = object_features(tower, processor, scenes[:train_scenes], feature_layer)
-    heldout = object_features(tower, processor, scenes[train_scenes:], feature_layer)
-    return {"train_scenes": train_scenes, "heldout_scenes": heldout_scenes, "heldout_objects": len(heldout[1]),
+    train = object_features(tower, processor, scenes[:train_scenes], feature_layer, per_patch=per_patch)
+    heldout = object_features(tower, processor, scenes[train_scenes:], feature_layer, per_patch=per_patch)
+    return {"train_scenes": train_scenes, "heldout_scenes": heldout_scenes,
+            f"heldout_{'patches' if per_patch else 'objects'}": len(heldout[1]),
             "feature_layer": feature_layer, "attributes": probe_features(train, heldout)}
