@@ -14,7 +14,7 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def _smoke(script: str, *args: str, cwd: Path) -> str:
-    env = os.environ | {"OMP_NUM_THREADS": "2", "PYTHONWARNINGS": "ignore"}
+    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     done = subprocess.run([sys.executable, str(BENCHMARKS / script), "--cpu-smoke", *args], capture_output=True,
                           text=True, env=env, cwd=cwd, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]

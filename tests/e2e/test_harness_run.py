@@ -96,7 +96,7 @@ def test_lmms_eval_cli_on_the_run_directory_gives_the_answers_harness_run_stored
 
     (run_id, run_dir), = _rows(home, "select run_id, run_dir from runs order by rowid limit 1")
     stored = dict(_rows(home, "select doc_id, prediction from samples where run_id = ? and task = 'vqa_scene'", run_id))
-    env = {k: v for k, v in os.environ.items() if k != "HARNESS_HOME"} | {"OMP_NUM_THREADS": "2"}
+    env = {k: v for k, v in os.environ.items() if k != "HARNESS_HOME"} | {"OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "lmms_eval", "--model", "harness_vlm",
                            "--model_args", f"run={run_dir},batch_size=8,cache=false", "--tasks", "vqa_scene",
                            "--include_path", str(Path(harness_tasks.__file__).parent), "--limit", "24",
@@ -114,7 +114,7 @@ def test_a_killed_run_is_resumed_by_the_next_run_which_removes_its_folder(home, 
     reference = [json.loads(line) for line in _metrics_lines(home)]  # the first run's uninterrupted training
     killed_home = _home_sharing_scene_data(tmp_path / "harness_runs", home)
     args = ["run", "task=vqa", "backbone=llama3", *QUICK, "recipe.checkpoint_every=1"]
-    env = os.environ | {"HARNESS_HOME": str(killed_home), "OMP_NUM_THREADS": "2"}
+    env = os.environ | {"HARNESS_HOME": str(killed_home), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli.main", *args], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, cwd=tmp_path)
     deadline = time.time() + 600

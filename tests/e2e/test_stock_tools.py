@@ -59,7 +59,7 @@ def _compare(export: Path, home: Path):
 
     from harness.evaluation.agreement import compare_with_llava_hf
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     result = compare_with_llava_hf(export, "vqa_scene", home, limit=ITEMS)
     assert result.items == ITEMS
     return result

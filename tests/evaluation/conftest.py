@@ -10,7 +10,7 @@ import pytest
 def _few_threads():
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

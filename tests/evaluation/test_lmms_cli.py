@@ -16,7 +16,7 @@ def test_python_m_lmms_eval_runs_harness_vlm_on_a_local_task(tiny_checkpoint, ti
             "--model_args", f"run={tiny_checkpoint},batch_size=4,cache_dir={tmp_path / 'cache'},records_dir={records},hidden_states=true",
             "--tasks", "toy_colour", "--include_path", str(tiny_tasks), "--limit", "6",
             "--log_samples", "--output_path", str(tmp_path / "out")]
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = list((tmp_path / "out").rglob("*_results.json"))
