@@ -99,7 +99,7 @@ def test_noisy_oracle_tokens_are_wrong_per_patch_at_the_rates_asked_and_otherwis
 
     from harness_plugins.scene.model import generate_scene
     from harness_plugins.scene.world import SHAPES
-    from harness_plugins.vision.probe import _object_patches
+    from harness_plugins.vision.probe import single_owner_patches
 
     module = _module()
     rng = random.Random(3)
@@ -110,13 +110,10 @@ def test_noisy_oracle_tokens_are_wrong_per_patch_at_the_rates_asked_and_otherwis
     assert torch.equal(noisy[..., :10], plain[..., :10]) and torch.equal(noisy[..., 20:], plain[..., 20:])
     wrong = total = 0
     for i, scene in enumerate(scenes):
-        covers = [p for obj in scene.objects for p in _object_patches(obj, 8)]
-        for obj in scene.objects:
-            for patch in _object_patches(obj, 8):
-                if covers.count(patch) == 1:  # a patch under one object only
-                    assert noisy[i, patch, 10:20].sum() == 1
-                    wrong += int(noisy[i, patch, 10 + SHAPES.index(obj.shape)] == 0)
-                    total += 1
+        for patch, obj in single_owner_patches(scene, 8).items():
+            assert noisy[i, patch, 10:20].sum() == 1
+            wrong += int(noisy[i, patch, 10 + SHAPES.index(obj.shape)] == 0)
+            total += 1
     assert total > 1000 and 0.26 < wrong / total < 0.34, (wrong, total)
 
 
