@@ -17,8 +17,11 @@ def organisms() -> None:
 @click.option("--seed", default=0, show_default=True, help="Seed of the corpus, tokenizers and weights.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write under this folder instead of the installed package.")
-@click.option("--threads", default=2, show_default=True, help="torch CPU threads.")
-def build(quick: bool, only: tuple[str, ...], seed: int, out: Path | None, threads: int) -> None:
+@click.option("--threads", default=1, show_default=True,
+              help="torch CPU threads of the LLaMA builds (the shipped cards' rebuilds are bit-identical at 1).")
+@click.option("--jobs", type=click.IntRange(1, 2), default=2, show_default=True,
+              help="2: build the CLIP organism (one thread) in a second process beside the LLaMAs.")
+def build(quick: bool, only: tuple[str, ...], seed: int, out: Path | None, threads: int, jobs: int) -> None:
     """Train the organisms' tokenizers and pretrain them (seeded, deterministic)."""
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -35,7 +38,7 @@ def build(quick: bool, only: tuple[str, ...], seed: int, out: Path | None, threa
                 tasks[name] = bar.add_task(f"pretrain {name}", total=total, loss="-")
             bar.update(tasks[name], completed=done, loss=f"{loss:.3f}" if loss is not None else "-")
 
-        records = build_organisms(out or PACKAGED, only, seed, quick, progress=progress)
+        records = build_organisms(out or PACKAGED, only, seed, quick, progress=progress, jobs=jobs)
     for record in records:
         if "pretrain" in record:
             p = record["pretrain"]

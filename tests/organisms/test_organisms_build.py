@@ -48,6 +48,22 @@ def test_quick_build_is_deterministic(tmp_path):
     assert digest(tmp_path / "a" / "llama1") == digest(tmp_path / "b" / "llama1")
 
 
+@pytest.mark.slow
+def test_two_jobs_build_the_same_organisms_as_one(tmp_path):
+    """jobs=2 builds CLIP in a spawned second process: same files, records in the same order, as jobs=1."""
+    import torch
+
+    from harness_plugins.organisms.build import build_organisms
+
+    torch.set_num_threads(1)
+    one = build_organisms(tmp_path / "one", ("llama1", "clip"), seed=3, quick=True, jobs=1)
+    two = build_organisms(tmp_path / "two", ("llama1", "clip"), seed=3, quick=True, jobs=2)
+    assert [r["organism"] for r in two] == [r["organism"] for r in one] == ["llama1", "clip"]
+    for name in ("llama1", "clip"):
+        assert digest(tmp_path / "two" / name) == digest(tmp_path / "one" / name)
+    assert two[1]["training"] == one[1]["training"]
+
+
 def test_unknown_organism_name_is_refused(tmp_path):
     from harness_plugins.organisms.build import build_organisms
 
