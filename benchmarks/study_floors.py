@@ -12,6 +12,8 @@ and wall time, and exits 1 when a floor is missed.
 
     python benchmarks/study_floors.py                  # fresh temporary home, the full sweep
     python benchmarks/study_floors.py --home H --no-run  # the table for a home that holds the sweep
+    python benchmarks/study_floors.py --home H --no-run --split val  # the same tables for validation runs
+                                                       # (task=vqa_val etc.: where budgets are chosen)
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 SWEEP = ["run", "-m", "task=vqa,description,coords", "backbone=llama1,llama2,llama3", "eval.blind=true"]
+SPLITS = {"test": "", "val": "_val"}  # --split -> the suffix of the task names (vqa_scene_val, ...)
 PERCEPTION = ("colour", "shape", "exists")
 REASONING = ("count", "compare", "spatial", "composition")
 FLOOR_PERCEPTION = 0.80
@@ -100,19 +103,19 @@ def fmt(rate: float, low: float, high: float) -> str:
     return f"{rate:.3f} [{low:.2f}, {high:.2f}]"
 
 
-def study_rows(home: Path) -> tuple[list[list[str]], list[str]]:
-    """The floors table (rows of cells) and the list of missed floors."""
+def study_rows(home: Path, suffix: str = "") -> tuple[list[list[str]], list[str]]:
+    """The floors table (rows of cells) and the list of missed floors; ``suffix`` "_val": validation runs."""
     from harness.store import open_store
 
     missed: list[str] = []
     rows: list[list[str]] = []
     with open_store(home / "results.sqlite") as store:
-        vqa = latest_runs(store, "vqa_scene")
-        desc = latest_runs(store, "scene_description")
-        coords = latest_runs(store, "coordinate_prediction")
+        vqa_task, desc_task, coords_task = (f"{t}{suffix}" for t in
+                                            ("vqa_scene", "scene_description", "coordinate_prediction"))
+        vqa, desc, coords = latest_runs(store, vqa_task), latest_runs(store, desc_task), latest_runs(store, coords_task)
         for backbone in sorted(vqa):
             run = vqa[backbone]
-            samples = store.samples(run.run_id, "vqa_scene")
+            samples = store.samples(run.run_id, vqa_task)
             cells = [backbone]
             for qtype in PERCEPTION + REASONING:
                 scores = [s.score or 0.0 for s in samples if s.extra.get("doc", {}).get("qtype") == qtype]
@@ -121,23 +124,23 @@ def study_rows(home: Path) -> tuple[list[list[str]], list[str]]:
                 if qtype in PERCEPTION and not rate >= FLOOR_PERCEPTION:
                     missed.append(f"{backbone} {qtype} {rate:.3f} < {FLOOR_PERCEPTION}")
             rate, low, high = wilson(sum(s.score or 0.0 for s in samples), len(samples))
-            majority, _ = metric(store, run.run_id, "vqa_scene", "majority_baseline")
-            blind = blind_metric(store, run.run_id, "vqa_scene", "exact_match")
+            majority, _ = metric(store, run.run_id, vqa_task, "majority_baseline")
+            blind = blind_metric(store, run.run_id, vqa_task, "exact_match")
             cells += [fmt(rate, low, high), f"{majority:.3f}" if majority is not None else "-",
                       f"{blind:.3f}" if blind is not None else "-"]
             if majority is None or not low > majority:
                 missed.append(f"{backbone} exact match interval [{low:.3f}, {high:.3f}] not above majority {majority}")
             if backbone in desc:
-                f1, low, high = description_f1(store.samples(desc[backbone].run_id, "scene_description"))
-                blind_f1 = blind_metric(store, desc[backbone].run_id, "scene_description", "attribute_f1")
+                f1, low, high = description_f1(store.samples(desc[backbone].run_id, desc_task))
+                blind_f1 = blind_metric(store, desc[backbone].run_id, desc_task, "attribute_f1")
                 cells.append(fmt(f1, low, high) + (f" (blind {blind_f1:.3f})" if blind_f1 is not None else ""))
                 if not f1 >= FLOOR_DESCRIPTION_F1:
                     missed.append(f"{backbone} description F1 {f1:.3f} < {FLOOR_DESCRIPTION_F1}")
             else:
                 cells.append("-")
-                missed.append(f"{backbone}: no scene_description run")
+                missed.append(f"{backbone}: no {desc_task} run")
             if backbone in coords:
-                hits = [s.score or 0.0 for s in store.samples(coords[backbone].run_id, "coordinate_prediction")]
+                hits = [s.score or 0.0 for s in store.samples(coords[backbone].run_id, coords_task)]
                 cells.append(fmt(*wilson(sum(hits), len(hits))))
             else:
                 cells.append("-")
@@ -145,27 +148,27 @@ def study_rows(home: Path) -> tuple[list[list[str]], list[str]]:
     return rows, missed
 
 
-def scenes_by_id(home: Path, seed: int = 0) -> dict[str, Any]:
-    """vqa_scene item id -> its scene annotation, from the home's scene data build (the sweep's seed)."""
+def scenes_by_id(home: Path, seed: int = 0, suffix: str = "") -> dict[str, Any]:
+    """vqa_scene``suffix`` item id -> its scene annotation, from the home's scene data build (the sweep's seed)."""
     import datasets
 
     from harness_plugins.scene.dataset import data_dir
 
-    folder = data_dir(home / "data" / "scene", seed) / "vqa_scene"
+    folder = data_dir(home / "data" / "scene", seed) / f"vqa_scene{suffix}"
     table = datasets.load_from_disk(str(folder))["test"].select_columns(["id", "scene"])
     return dict(zip(table["id"], table["scene"]))
 
 
-def binding_rows(home: Path) -> list[list[str]]:
-    """Per backbone: the perceive-or-bind split of its vqa_scene colour and shape answers."""
+def binding_rows(home: Path, suffix: str = "") -> list[list[str]]:
+    """Per backbone: the perceive-or-bind split of its vqa_scene``suffix`` colour and shape answers."""
     from harness.store import open_store
     from harness_plugins.scene.binding import ATTRIBUTES, binding_split
 
-    scenes = scenes_by_id(home)
+    scenes = scenes_by_id(home, suffix=suffix)
     rows: list[list[str]] = []
     with open_store(home / "results.sqlite") as store:
-        for backbone, run in sorted(latest_runs(store, "vqa_scene").items()):
-            samples = store.samples(run.run_id, "vqa_scene")
+        for backbone, run in sorted(latest_runs(store, f"vqa_scene{suffix}").items()):
+            samples = store.samples(run.run_id, f"vqa_scene{suffix}")
             cells = [backbone]
             for qtype in ATTRIBUTES:
                 split = binding_split(((s.prediction, s.target, scenes[s.extra["doc"]["id"]]) for s in samples
@@ -211,16 +214,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=None, help="HARNESS_HOME (default: a fresh temporary folder)")
     parser.add_argument("--no-run", action="store_true", help="only read the home's store")
+    parser.add_argument("--split", choices=sorted(SPLITS), default="test",
+                        help="val: the validation tasks (vqa_val, description_val, coords_val) instead of the evaluation sets")
     args = parser.parse_args(argv)
+    suffix = SPLITS[args.split]
     home = args.home or Path(tempfile.mkdtemp(prefix="study-floors-"))
     seconds = None
     if not args.no_run:
         start = time.perf_counter()
-        subprocess.run(["harness", "--home", str(home), *SWEEP], check=True, env=os.environ.copy())
+        sweep = [arg.replace(",", f"{suffix},") + suffix if arg.startswith("task=") else arg for arg in SWEEP]
+        subprocess.run(["harness", "--home", str(home), *sweep], check=True, env=os.environ.copy())
         seconds = time.perf_counter() - start
-    rows, missed = study_rows(home)
+    rows, missed = study_rows(home, suffix)
     print_table(rows, seconds)
-    print_binding(binding_rows(home))
+    print_binding(binding_rows(home, suffix))
     for line in missed:
         print(f"missed: {line}")
     return 1 if missed else 0

@@ -201,3 +201,13 @@ def test_sweep_fills_a_three_row_leaderboard_and_compare_explains_it(tmp_path):
     rows = [line.split(" | ")[0] for line in floors.stdout.splitlines() if line.startswith("| llama")]
     assert rows == ["| llama1", "| llama2", "| llama3"] * 2
     assert "colour: several objects" in floors.stdout and "missed: llama3 colour" in floors.stdout
+
+    # --split val reads the validation runs only (where budgets are chosen): here one backbone's
+    val = run_cli(["run", "task=vqa_val", "backbone=llama3", *QUICK], home=home)
+    assert val.returncode == 0, val.stderr[-3000:]
+    floors = subprocess.run([sys.executable, str(STUDY_FLOORS), "--home", str(home), "--no-run", "--split", "val"],
+                            capture_output=True, text=True, timeout=300)
+    assert floors.returncode == 1, floors.stdout[-2000:] + floors.stderr[-3000:]
+    rows = [line.split(" | ")[0] for line in floors.stdout.splitlines() if line.startswith("| llama")]
+    assert rows == ["| llama3"] * 2 and "missed: llama3 colour" in floors.stdout
+    assert "no scene_description_val run" in floors.stdout
