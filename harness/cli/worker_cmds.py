@@ -10,11 +10,12 @@ def eval_worker_cmd(handoff: str) -> None:
     """One process of a data-parallel evaluation inside `harness run` (harness.evaluation.distributed)."""
     from pathlib import Path
 
-    from harness.evaluation.distributed import run_worker
+    from harness.evaluation.distributed import leave_worker, run_worker
     from harness.quiet import quiet_libraries
 
     quiet_libraries()
     run_worker(Path(handoff))
+    leave_worker()
 
 
 COMMANDS = [eval_worker_cmd]

@@ -113,13 +113,20 @@ def evaluate_launched(cfg: Any, checkpoint_dir: Path, **kwargs: Any) -> Any:
 
 def run_worker(handoff: Path) -> None:
     """One process of a launched evaluation (``harness eval-worker``): join the group, evaluate, and on
-    rank 0 write the result (or the one-line error) for :func:`evaluate_launched`."""
+    rank 0 write the result (or the one-line error) for :func:`evaluate_launched`.
+
+    No rank leaves before rank 0 has written the result (a barrier after it): a rank that finished early
+    (its answers all from the cache) and then failed on its way out would otherwise make the launcher stop
+    rank 0 before the result exists. A fatal signal prints every thread's Python stack (faulthandler)."""
+    import faulthandler
+
     import torch
     import torch.distributed as dist
 
     from harness.evaluation.runner import evaluate
     from harness.runs import write_atomically
 
+    faulthandler.enable()
     handoff = Path(handoff)
     kwargs = json.loads((handoff / SPEC).read_text(encoding="utf-8"))["kwargs"]
     if torch.cuda.is_available():
@@ -129,9 +136,23 @@ def run_worker(handoff: Path) -> None:
         result = evaluate(**kwargs)
         if dist.get_rank() == 0:
             write_atomically(handoff / RESULT, _to_json(result))
+        dist.barrier()
     except HarnessError as exc:
         if dist.get_rank() == 0:
             write_atomically(handoff / ERROR, exc.one_line())
         raise
     finally:
         dist.destroy_process_group()
+
+
+def leave_worker() -> None:
+    """End a worker process whose work is written and whose process group is gone, skipping the
+    interpreter's teardown: a library's threads dying there (std::terminate, SIGABRT) would turn a finished
+    evaluation into a failed launch. Output and logs are flushed first."""
+    import logging
+    import sys
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -1,6 +1,7 @@
 """Data-parallel evaluation (harness.evaluation.distributed): two gloo processes under torchrun give the
 metrics, predictions, confidences and hidden states of one process, written once by rank 0; a killed
-two-process evaluation resumes from the shared answer cache; lmms-eval's own CLI under torchrun writes
+two-process evaluation resumes from the shared answer cache; a rank crashing on its way out (after the result
+is written) does not fail the launch; lmms-eval's own CLI under torchrun writes
 records_dir once with every rank's records."""
 from __future__ import annotations
 
@@ -71,6 +72,28 @@ def test_two_gloo_processes_give_the_metrics_predictions_confidences_and_hidden_
     records = (tmp_path / "two" / "harness_records_toy_colour.jsonl").read_text().splitlines()
     assert [json.loads(line)["doc_id"] for line in records] == list(range(12))
     assert two.cache_hits == 0 and two.computed >= 12 + 6
+
+
+def test_a_rank_that_crashes_on_its_way_out_does_not_fail_a_finished_evaluation(tiny_checkpoint, tiny_tasks, tmp_path,
+                                                                                  monkeypatch):
+    """Rank 1 aborts (SIGABRT) in the interpreter's teardown, as a library's dying thread once did in CI
+    ("terminate called without an active exception"): the workers leave without that teardown, after the
+    result is written, so the launch still succeeds with every answer."""
+    from harness.evaluation.runner import evaluate
+
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(
+        "import atexit, os\n"
+        "if os.environ.get('RANK') == '1':\n"
+        "    atexit.register(os.abort)\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hooks), os.environ.get("PYTHONPATH", "")]))
+    two = evaluate_launched(TWO, **_kwargs(tiny_checkpoint, tiny_tasks, tmp_path / "two", ["toy_colour"]))
+    one = evaluate(**_kwargs(tiny_checkpoint, tiny_tasks, tmp_path / "one", ["toy_colour"]))
+    assert two.processes == 2 and _metrics(two) == _metrics(one) and _samples(two) == _samples(one)
+    # the hook is live: a plain python under the same environment aborts on its way out as rank 1
+    env = {**os.environ, "PYTHONPATH": str(hooks), "RANK": "1"}
+    assert subprocess.run([sys.executable, "-c", "pass"], env=env).returncode == -signal.SIGABRT
 
 
 @pytest.fixture(scope="module")
