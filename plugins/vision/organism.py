@@ -51,6 +51,9 @@ class ClipOrganismSpec:
     feature_layer: int = -2  # the hidden state LLaVA's projector reads; the region loss trains it
     region_weight: float = 1.0  # weight of the region-phrase loss (0: image-level CLIP loss only)
     region_per_patch: bool = True  # the region loss on each patch under an object, not on their mean
+    # (size, colour, shape, region) weights of marginal terms added to the region loss: the joint 432-way phrase
+    # softmax let colour carry it; shape x2 lifts per-patch shape 0.921 -> 0.971 at the same steps (model card).
+    region_factor_weights: tuple[float, ...] | None = (0, 0, 2, 0)
 
 
 QUICK = ClipOrganismSpec(steps=4, train_scenes=96, heldout_scenes=32, batch_size=32, warmup_steps=1)
@@ -188,7 +191,8 @@ def train(spec: ClipOrganismSpec, seed: int,
             hidden = out.vision_model_output.hidden_states[spec.feature_layer]
             loss = loss + spec.region_weight * region_loss(
                 model, hidden, [scenes[i] for i in batch.tolist()], [targets[i] for i in batch.tolist()],
-                phrase_ids, phrase_mask, grid, per_patch=spec.region_per_patch)
+                phrase_ids, phrase_mask, grid, per_patch=spec.region_per_patch,
+                factor_weights=spec.region_factor_weights)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -45,8 +45,41 @@ def region_targets(scenes: list[Any]) -> list[list[int]]:
     return [[index[(o.size, o.colour, o.shape, o.region)] for o in scene.objects] for scene in scenes]
 
 
+FACTORS: tuple[str, ...] = ("size", "colour", "shape", "region")  # the order of object_phrases' keys
+
+
+@lru_cache(maxsize=1)
+def factor_groups() -> tuple[tuple[int, ...], ...]:
+    """Per factor (:data:`FACTORS`), the value index of every phrase: phrases sharing a shape share a group."""
+    keys, _ = object_phrases()
+    groups = []
+    for f in range(len(FACTORS)):
+        values = sorted({k[f] for k in keys})
+        groups.append(tuple(values.index(k[f]) for k in keys))
+    return tuple(groups)
+
+
+def factor_loss(logits: Any, labels: Any, weights: tuple[float, ...]) -> Any:
+    """Weighted cross-entropy of each factor's marginal: the phrase softmax summed over the phrases that
+    share the factor's value (no parameter added). The joint 432-way loss lets the easy factor (colour)
+    carry most of its gradient; a marginal term makes a hard factor (shape) count on its own."""
+    import torch
+    import torch.nn.functional as F
+
+    total = logits.new_zeros(())
+    for weight, group in zip(weights, factor_groups()):
+        if not weight:
+            continue
+        index = torch.tensor(group)
+        n = int(index.max()) + 1
+        marginal = torch.stack([torch.logsumexp(logits[:, index == v], dim=1) for v in range(n)], dim=1)
+        total = total + weight * F.cross_entropy(marginal, index[labels])
+    return total
+
+
 def region_loss(model: Any, hidden: Any, scenes: list[Any], targets: list[list[int]], phrase_ids: Any,
-                phrase_mask: Any, grid: int, per_patch: bool = False) -> Any:
+                phrase_mask: Any, grid: int, per_patch: bool = False,
+                factor_weights: tuple[float, ...] | None = None) -> Any:
     """Cross-entropy of each object's pooled patch tokens (``hidden``: [B, 1 + grid^2, d] at the feature
     layer) against all object phrases, through the tower's post-layernorm and visual projection.
 
@@ -65,4 +98,8 @@ def region_loss(model: Any, hidden: Any, scenes: list[Any], targets: list[list[i
     regions = model.visual_projection(model.vision_model.post_layernorm(torch.stack(pooled)))
     text = model.get_text_features(input_ids=phrase_ids, attention_mask=phrase_mask).pooler_output
     logits = model.logit_scale.exp() * F.normalize(regions, dim=-1) @ F.normalize(text, dim=-1).T
-    return F.cross_entropy(logits, torch.tensor(labels))
+    labels_t = torch.tensor(labels)
+    loss = F.cross_entropy(logits, labels_t)
+    if factor_weights:
+        loss = loss + factor_loss(logits, labels_t, factor_weights)
+    return loss

@@ -31,3 +31,26 @@ def test_the_per_patch_loss_is_the_mean_of_each_patchs_own_loss_and_differs_from
             each.append(region_loss(model, alone, scenes, targets, ids, mask, grid))
     assert torch.allclose(per_patch, torch.stack(each).mean(), atol=1e-5)
     assert not torch.allclose(per_patch, pooled, atol=1e-3)
+
+
+def test_a_factor_term_is_the_cross_entropy_of_the_phrase_softmax_summed_over_the_factors_values():
+    from harness_plugins.vision.region_loss import FACTORS, factor_loss
+
+    keys, _ = object_phrases()
+    torch.manual_seed(0)
+    logits, labels = torch.randn(6, len(keys)), torch.tensor([0, 7, 100, 215, 300, 431])
+    probs = logits.softmax(dim=1)
+    for f, name in enumerate(FACTORS):
+        weights = tuple(2.0 if i == f else 0.0 for i in range(len(FACTORS)))
+        by_hand = torch.stack([-torch.log(sum(probs[row, j] for j, k in enumerate(keys) if k[f] == keys[label][f]))
+                               for row, label in enumerate(labels.tolist())]).mean()
+        assert torch.allclose(factor_loss(logits, labels, weights), 2.0 * by_hand, atol=1e-5), name
+    # a logit moved between two phrases of the same shape leaves the shape term where it was
+    shape = FACTORS.index("shape")
+    same = [j for j, k in enumerate(keys) if k[shape] == keys[0][shape]][:2]
+    moved = logits.clone()
+    moved[:, same[0]], moved[:, same[1]] = logits[:, same[1]], logits[:, same[0]]
+    only_shape = tuple(1.0 if i == shape else 0.0 for i in range(len(FACTORS)))
+    assert torch.allclose(factor_loss(moved, labels, only_shape), factor_loss(logits, labels, only_shape), atol=1e-6)
+    assert not torch.allclose(torch.nn.functional.cross_entropy(moved, labels),
+                              torch.nn.functional.cross_entropy(logits, labels))
