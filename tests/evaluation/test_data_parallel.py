@@ -87,7 +87,7 @@ def test_a_rank_that_crashes_on_its_way_out_does_not_fail_a_finished_evaluation(
         "import atexit, os\n"
         "if os.environ.get('RANK') == '1':\n"
         "    atexit.register(os.abort)\n")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hooks), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")])))
     two = evaluate_launched(TWO, **_kwargs(tiny_checkpoint, tiny_tasks, tmp_path / "two", ["toy_colour"]))
     one = evaluate(**_kwargs(tiny_checkpoint, tiny_tasks, tmp_path / "one", ["toy_colour"]))
     assert two.processes == 2 and _metrics(two) == _metrics(one) and _samples(two) == _samples(one)
