@@ -26,6 +26,7 @@ without the VLM's recipe around it.
     python benchmarks/patch_readout.py --oracle
     python benchmarks/patch_readout.py --causal --oracle --scenes 3000 --heldout 400
     python benchmarks/patch_readout.py --llm llama3 --scenes 3000 --heldout 400
+    python benchmarks/patch_readout.py --llm llama3 --scenes 3000 --heldout 400 --schedule cosine
     python benchmarks/patch_readout.py --llm llama3 --oracle-noise 0.02,0.11,0.05 --scenes 3000 --heldout 400
 
 A benchmark, not a test: it prints numbers. Scenes come from their own seed, not from any split.
@@ -201,6 +202,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=4242)
     parser.add_argument("--causal", action="store_true", help="the 2-layer reader masked causally, image first")
     parser.add_argument("--llm", default=None, help="a causal-LM organism name or folder reads instead (causal)")
+    parser.add_argument("--schedule", default="none", choices=("none", "constant", "linear", "cosine"),
+                        help="learning-rate schedule over --steps: none (1e-3 throughout), or the recipe's "
+                             "(recipe.schedule, with its 3%% warmup)")
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -247,6 +251,10 @@ def main(argv: list[str] | None = None) -> None:
         return tokens[[r[0] for r in rows]], words, pad, torch.tensor([r[2] for r in rows])
 
     optimizer = torch.optim.AdamW(reader.parameters(), lr=1e-3)
+    scheduler = None
+    if args.schedule != "none":
+        from harness_plugins.recipes.llava15.stage import cosine_with_warmup
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(args.steps, 0.03, args.schedule))
 
     def evaluate() -> dict[str, float]:
         reader.eval()
@@ -260,18 +268,21 @@ def main(argv: list[str] | None = None) -> None:
         reader.train()
         return {t: sum(hits[t]) / len(hits[t]) for t in QTYPES if hits[t]}
 
-    print(f"{'step':>6} {'examples':>9} " + " ".join(f"{t:>7}" for t in QTYPES) + "   train loss")
+    print(f"{'step':>6} {'examples':>9} " + " ".join(f"{t:>7}" for t in QTYPES) + "   train loss   lr")
     sampler = random.Random(args.seed + 1)
     for step in range(1, args.steps + 1):
         feats, words, pad, labels = batch(sampler.sample(train, args.batch))
         loss = F.cross_entropy(reader(feats, words, pad), labels)
         loss.backward()
+        lr = optimizer.param_groups[0]["lr"]  # the rate this step uses
         optimizer.step()
         optimizer.zero_grad()
+        if scheduler is not None:
+            scheduler.step()
         if step % args.every == 0 or step == args.steps:
             scores = evaluate()
             print(f"{step:>6} {step * args.batch:>9} " + " ".join(f"{scores.get(t, float('nan')):>7.3f}" for t in QTYPES)
-                  + f"   {loss.item():.3f}")
+                  + f"   {loss.item():.3f}   {lr:.3e}")
     print(f"{time.perf_counter() - started:.0f}s")
 
 

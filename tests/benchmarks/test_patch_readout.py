@@ -41,6 +41,19 @@ def test_the_reader_learns_from_perfect_patch_tokens():
         assert scores[qtype] > majority[qtype] + 0.25, (qtype, scores, majority)
 
 
+@pytest.mark.parametrize("schedule", ["none", "cosine", "constant"])
+def test_the_reader_trains_under_the_recipes_learning_rate_schedule(schedule):
+    """--schedule S: each step's rate is 1e-3 times the recipe's factor (warmup 3%, then S) at that step;
+    none: 1e-3 throughout."""
+    from harness_plugins.recipes.llava15.stage import cosine_with_warmup
+
+    out = _run("--oracle", "--scenes", "64", "--heldout", "32", "--steps", "12", "--every", "1", "--schedule", schedule)
+    rates = [float(line.split()[-1]) for line in out.splitlines() if re.match(r"\s*\d+\s+\d+\s+[\d.]+", line)]
+    factor = (lambda step: 1.0) if schedule == "none" else cosine_with_warmup(12, 0.03, schedule)
+    assert rates == pytest.approx([1e-3 * factor(step) for step in range(12)], rel=1e-3)
+    assert (rates[-1] < 1e-4) == (schedule == "cosine")
+
+
 def test_it_reads_the_shipped_organism():
     out = _run("--scenes", "64", "--heldout", "32", "--steps", "2", "--every", "1")
     assert "plugins/organisms/clip read bidirectionally: patch tokens (96, 64, 64)" in out
