@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     import torch.nn.functional as F
 
+    from harness_plugins.recipes.llava15.settings import Llava15Settings
+    from harness_plugins.recipes.llava15.stage import SCHEDULES, cosine_with_warmup
     from harness_plugins.scene.model import generate_scene
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -202,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=4242)
     parser.add_argument("--causal", action="store_true", help="the 2-layer reader masked causally, image first")
     parser.add_argument("--llm", default=None, help="a causal-LM organism name or folder reads instead (causal)")
-    parser.add_argument("--schedule", default="none", choices=("none", "constant", "linear", "cosine"),
+    parser.add_argument("--schedule", default="none", choices=("none", *SCHEDULES),
                         help="learning-rate schedule over --steps: none (1e-3 throughout), or the recipe's "
                              "(recipe.schedule, with its 3%% warmup)")
     args = parser.parse_args(argv)
@@ -253,8 +255,8 @@ def main(argv: list[str] | None = None) -> None:
     optimizer = torch.optim.AdamW(reader.parameters(), lr=1e-3)
     scheduler = None
     if args.schedule != "none":
-        from harness_plugins.recipes.llava15.stage import cosine_with_warmup
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(args.steps, 0.03, args.schedule))
+        warmup = Llava15Settings().warmup_ratio
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(args.steps, warmup, args.schedule))
 
     def evaluate() -> dict[str, float]:
         reader.eval()
