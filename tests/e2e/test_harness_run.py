@@ -81,6 +81,24 @@ def test_second_run_reuses_the_checkpoint(home):
     assert len(_rows(home, "select run_id from runs")) == 2
 
 
+@pytest.mark.parametrize("backbone", ["llama1", "llama2", "llama3"])
+def test_the_organism_profile_trains_every_sample_of_the_default_mix_whole(home, monkeypatch, backbone):
+    """recipe.max_length holds the longest finetune sample of the default mix (the scene instructions and the
+    seismic exchanges, the module's first run built them) as each backbone renders it with its image tokens:
+    no tokenizer cuts samples another keeps, so the three backbones train on the same data."""
+    from harness.cli.config_cmds import resolve_cells
+    from harness_plugins.recipes.llava15.parts import build_parts, training_records
+
+    monkeypatch.setenv("HARNESS_HOME", str(home))
+    (resolved,) = resolve_cells((f"backbone={backbone}",), multirun=False)
+    cfg = resolved.config
+    parts = build_parts(cfg)
+    _, finetune, _ = training_records(cfg)
+    longest = max(len(parts.render_finetune(record.conversations, record.id).input_ids) for record in finetune)
+    assert len(finetune) >= 5000  # the instructions and the seismic exchanges
+    assert 256 < longest <= cfg.recipe.max_length  # 256 (the profile's length until 2026-12-06) cut samples
+
+
 def _raw_answer(logged: dict) -> str:
     """The model's text of an lmms-eval samples line (written flat, ``resps`` dropped when it equals the filtered one)."""
     answer = logged.get("resps", logged["filtered_resps"])

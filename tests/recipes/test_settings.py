@@ -10,7 +10,7 @@ from harness_plugins.recipes.llava15.validate import validate
 def test_organism_profile_is_picked_for_tiny_backbones():
     (resolved,) = resolve_cells(("backbone=llama3",), multirun=False)
     recipe = resolved.config.recipe
-    assert recipe.profile == "organism" and recipe.align.global_batch == 32 and recipe.max_length == 256
+    assert recipe.profile == "organism" and recipe.align.global_batch == 32 and recipe.max_length == 384
     assert recipe.finetune.zero_stage == 2  # the published recipe's ZeRO-3 costs 2x per step in one process
 
 

@@ -93,7 +93,7 @@ def test_train_records_metrics_and_throughput_per_stage(trained):
     assert summary["align"]["tokens_per_s"] > 0 and summary["finetune"]["steps"] == 3
     assert summary["align"]["tokens"] == sum(r["tokens"] for r in rows if r["stage"] == "align")
     # max_length's cut, over the samples the stage rendered: its 3 steps of 8, the 24 short records, none cut
-    assert summary["finetune"]["truncation"] == {"max_length": 256, "samples": 24, "truncated": 0,
+    assert summary["finetune"]["truncation"] == {"max_length": 384, "samples": 24, "truncated": 0,
                                                  "supervised_tokens_cut": 0}
     text = " ".join(stdout.split())
     assert f"align: 3 steps, {summary['align']['tokens_per_s']:,.0f} tokens/s" in text and "finetune: 3 steps" in text

@@ -6,9 +6,9 @@ data.train.
 ``$HARNESS_HOME/data/seismic/seed<data.scene_seed>/``, like the scene world; its evaluation and
 validation splits share no section with it), each conversation's two exchanges (the description, the
 coordinate question) as two records, each with the image, as the tasks ask them. Whole, a
-conversation is 280-360 tokens with the organisms' tokenizers and the organism profile's
-``max_length`` is 256 (the LLaMA-1 organism's context): the coordinate answer, last, was cut from
-every one for LLaMA-1 and LLaMA-2 and from 93% for LLaMA-3. ``false`` adds nothing; a path adds a
+conversation is 280-360 tokens with the organisms' tokenizers; when the organism profile's
+``max_length`` was 256 (the LLaMA-1 organism's context; 384 since) the coordinate answer, last, was
+cut from every one for LLaMA-1 and LLaMA-2 and from 93% for LLaMA-3. ``false`` adds nothing; a path adds a
 LLaVA JSON file (images relative to its folder) or a ``datasets`` folder in the same form, its
 conversations as they are. The mix is one record sequence, so the recipe's sampler shuffles it as a
 whole (seeded, by modality length when the stage groups by it). The align stage never reads it.

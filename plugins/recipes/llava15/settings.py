@@ -89,7 +89,12 @@ PROFILES: dict[str, dict[str, object]] = {
         # test_zero_stage_losses.py), and one process has nothing to partition. Measured on the 2-core CPU
         # (one organism finetune step of 32): 0.47 s at ZeRO-2 against 0.94-1.02 s at ZeRO-3.
         "finetune.zero_stage": 2,
-        "max_length": 256,
+        # Every sample whole, for every backbone: the longest finetune samples of the default mix (64 image
+        # tokens) render to 308 / 345 / 297 tokens with the LLaMA-1 / 2 / 3 organisms' tokenizers and chat
+        # formats (measured 2026-12-06). At 256 (LLaMA-1's declared context) the tokenizers cut different
+        # samples, 194 / 823 / 79 of a 5,000-sample epoch: the backbones did not train on the same data. All
+        # three organisms pretrained on 256-token blocks, so positions 256-383 are new to each alike.
+        "max_length": 384,
         # Constant after the 3% warmup, not the published cosine decay to 0: chosen on the validation split
         # (2026-12-04, LLaMA-3 organism VLM, five packed epochs, three seeds a side): exact match 0.652 against
         # cosine's 0.585 (Welch p = 0.003), exists 0.75 against 0.50 (p = 0.005), colour and shape unchanged;
