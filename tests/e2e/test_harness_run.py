@@ -84,19 +84,23 @@ def test_second_run_reuses_the_checkpoint(home):
 @pytest.mark.parametrize("backbone", ["llama1", "llama2", "llama3"])
 def test_the_organism_profile_trains_every_sample_of_the_default_mix_whole(home, monkeypatch, backbone):
     """recipe.max_length holds the longest finetune sample of the default mix (the scene instructions and the
-    seismic exchanges, the module's first run built them) as each backbone renders it with its image tokens:
-    no tokenizer cuts samples another keeps, so the three backbones train on the same data."""
+    seismic exchanges, the module's first run built them) as each backbone renders it with its image tokens,
+    counted by the stage's own RenderedSamples: no tokenizer cuts samples another keeps."""
     from harness.cli.config_cmds import resolve_cells
     from harness_plugins.recipes.llava15.parts import build_parts, training_records
+    from harness_plugins.recipes.llava15.samples import RenderedSamples
 
     monkeypatch.setenv("HARNESS_HOME", str(home))
     (resolved,) = resolve_cells((f"backbone={backbone}",), multirun=False)
     cfg = resolved.config
     parts = build_parts(cfg)
     _, finetune, _ = training_records(cfg)
-    longest = max(len(parts.render_finetune(record.conversations, record.id).input_ids) for record in finetune)
+    samples = RenderedSamples(finetune, parts.render_finetune, parts.processor.image_processor, cfg.recipe.max_length,
+                              parts.num_image_tokens, parts.image_token_id)
+    longest = max(len(samples.tokens(i)[0]) for i in range(len(samples)))
     assert len(finetune) >= 5000  # the instructions and the seismic exchanges
-    assert 256 < longest <= cfg.recipe.max_length  # 256 (the profile's length until 2026-12-06) cut samples
+    assert samples.truncation()["samples"] == len(finetune) and samples.truncation()["truncated"] == 0
+    assert longest > 256  # the profile's length until 2026-12-06 cut samples
 
 
 def _raw_answer(logged: dict) -> str:
