@@ -164,9 +164,11 @@ def test_a_bad_pack_is_one_line(value):
     assert "recipe.finetune.pack" in err.value.one_line() and "\n" not in err.value.one_line()
 
 
-def test_pack_is_in_the_training_hash_and_off_by_default():
-    default = _config()
-    assert default.config.recipe.finetune.pack == 1 and default.config.recipe.align.pack == 1
+def test_pack_is_in_the_training_hash_and_off_in_the_published_recipe():
+    published = _config("recipe.profile=full").config.recipe
+    assert published.finetune.pack == 1 and published.align.pack == 1
+    default = _config()  # the organism profile packs the scene questions 8 to an image (chosen on validation)
+    assert default.config.recipe.finetune.pack == 8 and default.config.recipe.align.pack == 1
     assert _config("recipe.finetune.pack=4").hashes["training"] != default.hashes["training"]
     validate(_config("recipe.finetune.pack=4").config, 1)
 

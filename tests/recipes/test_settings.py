@@ -12,6 +12,8 @@ def test_organism_profile_is_picked_for_tiny_backbones():
     recipe = resolved.config.recipe
     assert recipe.profile == "organism" and recipe.align.global_batch == 32 and recipe.max_length == 384
     assert recipe.finetune.zero_stage == 2  # the published recipe's ZeRO-3 costs 2x per step in one process
+    # the finetune budget chosen on the validation split (issue #12): five packed epochs at a constant 1e-3
+    assert (recipe.finetune.lr, recipe.finetune.epochs, recipe.finetune.pack, recipe.schedule) == (1e-3, 5, 8, "constant")
 
 
 def test_full_profile_is_the_published_recipe():

@@ -10,6 +10,7 @@ import datasets
 import pytest
 
 from harness.cli.config_cmds import resolve_cells
+from harness.config.schema import SCENE_QUESTIONS_AUTO
 from harness.errors import HarnessError
 from harness_plugins.recipes.llava15.pack import image_groups
 from harness_plugins.recipes.llava15.parts import training_records
@@ -89,5 +90,14 @@ def test_a_bad_scene_questions_is_one_line(value):
 def test_scene_questions_needs_the_scene_world_and_is_in_the_training_hash(tmp_path):
     with pytest.raises(HarnessError, match="data.train=scene"):
         _resolved(f"data.train={tmp_path / 'mix.json'}", "data.scene_questions=2")
-    assert _resolved().config.data.scene_questions == 0
     assert _resolved("data.scene_questions=4").hashes["training"] != _resolved().hashes["training"]
+    assert _resolved("data.scene_questions=0").hashes["training"] != _resolved().hashes["training"]
+
+
+def test_unset_scene_questions_are_eight_on_the_scene_world_and_none_on_your_own_data(tmp_path):
+    """The default mix carries the validation-chosen questions; a real mix gets none unless asked, and
+    the unset key and its value spelled out are one training (one hash, so one checkpoint)."""
+    assert SCENE_QUESTIONS_AUTO == 8 and _resolved().config.data.scene_questions == 8
+    assert _resolved("data.scene_questions=8").hashes["training"] == _resolved().hashes["training"]
+    assert _resolved("data.scene_questions=null").config.data.scene_questions == 8
+    assert _resolved(f"data.train={tmp_path / 'mix.json'}").config.data.scene_questions == 0
