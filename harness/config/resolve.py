@@ -17,7 +17,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from harness.config.overrides import Override
-from harness.config.schema import SHORTHANDS, TRAINING_SECTIONS, UNHASHED, RunConfig, schema_for
+from harness.config.schema import SHORTHANDS, TRAINING_SECTIONS, UNHASHED, RunConfig, scene_questions_choice, schema_for
 from harness.errors import HarnessError, did_you_mean
 from harness.model_cards import CUSTOM_VARIANT, load_card
 from harness.model_folders import custom_without_path
@@ -210,6 +210,7 @@ def resolve(overrides: list[Override], plugins: PluginSet) -> ResolvedConfig:
         if isinstance(cause, HarnessError):
             raise cause from None
         raise HarnessError(f"invalid configuration: {str(exc).splitlines()[0]}") from None
+    config.data.scene_questions = scene_questions_choice(config.data)  # unset: decided by data.train, before hashing
     bcard.variant(config.backbone.variant)  # unknown variants fail here, with the known ones
     for kind, listing, section in (("backbone", "backbones", config.backbone), ("vision", "vision", config.vision)):
         if section.variant == CUSTOM_VARIANT and not section.path:

@@ -90,14 +90,24 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         self.seismic = seismic_setting(self.seismic)
-        if self.scene_questions is None:
-            self.scene_questions = SCENE_QUESTIONS_AUTO if self.train == "scene" else 0
+        if self.scene_questions is None:  # decided by data.train once the config is whole (scene_questions_choice)
+            return
         if not (isinstance(self.scene_questions, int) and 0 <= self.scene_questions <= 32):
             raise HarnessError(f"data.scene_questions={self.scene_questions!r} is invalid: it must be an integer from 0 to 32",
                                "set data.scene_questions (questions per instruct image; 0: none)")
         if self.scene_questions and self.train != "scene":
             raise HarnessError(f"data.scene_questions={self.scene_questions} needs data.train=scene (it asks about the "
                                "scene world's instruct images)", "drop data.scene_questions or set data.train=scene")
+
+
+def scene_questions_choice(data: Any) -> int:
+    """``data.scene_questions`` with the unset value decided: SCENE_QUESTIONS_AUTO on the scene world
+    (``data.train=scene``), 0 on your own data.train. The resolver stores the decided value, so the unset
+    key and its value spelled out are one training hash."""
+    k = getattr(data, "scene_questions", 0)
+    if k is None:
+        return SCENE_QUESTIONS_AUTO if data.train == "scene" else 0
+    return int(k)
 
 
 def seismic_setting(value: Any) -> str:

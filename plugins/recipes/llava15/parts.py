@@ -126,7 +126,9 @@ def with_scene_questions(instruct: Any, cfg: Any, on_bad_row: str, scene_sizes: 
     from harness_plugins.recipes.llava15.mix import ExchangeRecords, MixedRecords
     from harness_plugins.scene.dataset import QUESTIONS_SPLIT, default_root, ensure_question_data
 
-    k = int(getattr(cfg.data, "scene_questions", 0) or 0)
+    from harness.config.schema import scene_questions_choice
+
+    k = scene_questions_choice(cfg.data)
     if not k:
         return instruct, ""
     folder = ensure_question_data(default_root(), int(cfg.data.scene_seed), k, scene_sizes)
