@@ -113,8 +113,10 @@ class _Layers:
         if isinstance(value, str):
             if value.lower() in NULLS and value not in _choices(self.tree, key):  # launcher=none is a launcher
                 value = None
-            elif isinstance(node, ListConfig):
-                value = [v.strip() for v in value.split(",") if v.strip()]
+            elif isinstance(node, ListConfig):  # a,b or [a,b]; [] or nothing: the empty list
+                inner = value.strip()
+                inner = inner[1:-1] if inner.startswith("[") and inner.endswith("]") else inner
+                value = [v.strip() for v in inner.split(",") if v.strip()]
         try:
             OmegaConf.update(self.tree, key, value, merge=False)
         except OmegaConfBaseException:

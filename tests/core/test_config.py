@@ -67,6 +67,8 @@ def test_values_are_typed_by_the_schema_not_by_yaml(fake_plugins):
 def test_list_keys_take_comma_lists(fake_plugins):
     r = resolved(fake_plugins, "eval.tasks=vqa,scene_description")
     assert r.config.eval.tasks == ["vqa", "scene_description"]
+    assert resolved(fake_plugins, "eval.tasks=[vqa,scene_description]").config.eval.tasks == ["vqa", "scene_description"]
+    assert resolved(fake_plugins, "eval.tasks=[]").config.eval.tasks == []
 
 
 @pytest.mark.parametrize("arg, fragment", [
