@@ -19,7 +19,10 @@ the image before the question, causally. ``--causal`` masks the same reader caus
 question; the answer read at the question's last word), and ``--llm NAME|DIR`` makes the reader a
 causal-LM organism itself (a fresh 2-layer projector, then ``BOS, patches, " Question: ... Answer:"``,
 the answer's first token predicted by its LM head over the whole vocabulary): the VLM's reading
-without the VLM's recipe around it.
+without the VLM's recipe around it. ``--question-first`` puts the question before the image for either
+causal reader (``question, patches``; the LLM: ``BOS, " Question: ...", patches, " Answer:"``, its padding
+masked out): causal still, but every patch token now sees the question, as the
+bidirectional reader's do, so a reader can look for the object the question names while it reads the image.
 
     python benchmarks/patch_readout.py                          # the shipped CLIP organism
     python benchmarks/patch_readout.py --encoder DIR --steps 3000
@@ -28,6 +31,7 @@ without the VLM's recipe around it.
     python benchmarks/patch_readout.py --llm llama3 --scenes 3000 --heldout 400
     python benchmarks/patch_readout.py --llm llama3 --scenes 3000 --heldout 400 --schedule cosine
     python benchmarks/patch_readout.py --llm llama3 --oracle-noise 0.02,0.11,0.05 --scenes 3000 --heldout 400
+    python benchmarks/patch_readout.py --llm llama3 --question-first --scenes 3000 --heldout 400
 
 A benchmark, not a test: it prints numbers. Scenes come from their own seed, not from any split.
 """
@@ -120,10 +124,11 @@ def questions(scenes: list[Any], seed: int) -> list[tuple[int, str, str, str]]:
 
 
 def build_reader(n_words: int, n_answers: int, feature_width: int, patches: int, width: int = 128,
-                 causal: bool = False) -> Any:
+                 causal: bool = False, question_first: bool = False) -> Any:
     """Projected patch tokens + position, question words + position -> 2 pre-norm layers -> answer logits:
     the mean over the question's positions (bidirectional), or the question's last position (``causal``:
-    image first, every position sees only what precedes it)."""
+    image first, every position sees only what precedes it), or the last patch's (``question_first``, causal:
+    the question, then the image)."""
     import torch
     from torch import nn
 
@@ -139,7 +144,14 @@ def build_reader(n_words: int, n_answers: int, feature_width: int, patches: int,
             self.out = nn.Linear(width, n_answers)
 
         def forward(self, tokens: Any, words: Any, pad: Any) -> Any:
-            x = torch.cat([self.project(tokens) + self.patch_pos, self.words(words) + self.word_pos[: words.shape[1]]], 1)
+            image, text = self.project(tokens) + self.patch_pos, self.words(words) + self.word_pos[: words.shape[1]]
+            if question_first:  # causal, the padding masked as keys: the last patch has seen the question and the image
+                x = torch.cat([text, image], 1)
+                mask = torch.ones(x.shape[1], x.shape[1], dtype=torch.bool).triu(1)
+                keys = torch.cat([pad, torch.zeros(tokens.shape[0], tokens.shape[1], dtype=torch.bool)], 1)
+                h = self.layers(x, mask=mask, src_key_padding_mask=keys)
+                return self.out(h[:, -1])
+            x = torch.cat([image, text], 1)
             if causal:  # words are right-padded: the padding comes after the last word and cannot reach it
                 mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
                 h = self.layers(x, mask=mask, is_causal=True)
@@ -157,9 +169,11 @@ def last_position(tokens: Any, pad: Any, prefix: int = 0) -> Any:
     return prefix + tokens.shape[1] + (~pad).sum(1) - 1
 
 
-def build_llm_reader(folder: Path, feature_width: int) -> tuple[Any, Any]:
+def build_llm_reader(folder: Path, feature_width: int, question_first: bool = False) -> tuple[Any, Any]:
     """(reader, tokenizer): a causal-LM organism reading ``BOS, projected patches, question ids``; its logits
-    at the question's last token (``Answer:``) over the whole vocabulary."""
+    at the question's last token (``Answer:``) over the whole vocabulary. ``question_first``: the words are
+    the question alone, its padding masked out (``BOS, " Question: ...", patches, " Answer:"``); the logits
+    at ``Answer:``, the last position of every row."""
     import torch
     from torch import nn
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -176,9 +190,21 @@ def build_llm_reader(folder: Path, feature_width: int) -> tuple[Any, Any]:
 
         def forward(self, tokens: Any, words: Any, pad: Any) -> Any:
             embed = self.lm.get_input_embeddings()
-            bos = embed(torch.full((tokens.shape[0], 1), tokenizer.bos_token_id))
-            h = self.lm.model(inputs_embeds=torch.cat([bos, self.project(tokens), embed(words)], 1)).last_hidden_state
-            return self.lm.lm_head(h[torch.arange(len(h)), last_position(tokens, pad, prefix=1)])
+            rows = tokens.shape[0]
+            bos = embed(torch.full((rows, 1), tokenizer.bos_token_id))
+            if not question_first:
+                h = self.lm.model(inputs_embeds=torch.cat([bos, self.project(tokens), embed(words)], 1)).last_hidden_state
+                return self.lm.lm_head(h[torch.arange(len(h)), last_position(tokens, pad, prefix=1)])
+            # BOS, question, its right padding (masked out: positions count real tokens), patches, " Answer:"
+            answer = embed(torch.tensor(suffix).expand(rows, -1))
+            x = torch.cat([bos, embed(words), self.project(tokens), answer], 1)
+            keep = torch.cat([torch.ones(rows, 1, dtype=torch.bool), ~pad,
+                              torch.ones(rows, tokens.shape[1] + len(suffix), dtype=torch.bool)], 1)
+            positions = (keep.long().cumsum(1) - 1).clamp(min=0)
+            h = self.lm.model(inputs_embeds=x, attention_mask=keep.long(), position_ids=positions).last_hidden_state
+            return self.lm.lm_head(h[:, -1])
+
+    suffix = tokenizer(" Answer:", add_special_tokens=False).input_ids
 
     return LLMReader(), tokenizer
 
@@ -204,10 +230,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=4242)
     parser.add_argument("--causal", action="store_true", help="the 2-layer reader masked causally, image first")
     parser.add_argument("--llm", default=None, help="a causal-LM organism name or folder reads instead (causal)")
+    parser.add_argument("--question-first", action="store_true",
+                        help="a causal reader (--causal or --llm) reads the question before the image")
     parser.add_argument("--schedule", default="none", choices=("none", *SCHEDULES),
                         help="learning-rate schedule over --steps: none (1e-3 throughout), or the recipe's "
                              "(recipe.schedule, with its 3%% warmup)")
     args = parser.parse_args(argv)
+    if args.question_first and not (args.causal or args.llm):
+        parser.error("--question-first orders a causal reader's input: add --causal or --llm NAME")
 
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
@@ -221,20 +251,23 @@ def main(argv: list[str] | None = None) -> None:
     answers: dict[str, int] = {}
     if args.llm:
         folder = Path(args.llm) if "/" in args.llm else SHIPPED.parent / args.llm
-        reader, tokenizer = build_llm_reader(folder, tokens.shape[-1])
+        reader, tokenizer = build_llm_reader(folder, tokens.shape[-1], question_first=args.question_first)
         pad_id = tokenizer.eos_token_id
-        encoded = [(i, tokenizer(f" Question: {q} Answer:", add_special_tokens=False).input_ids,
+        prompt = " Question: {}" if args.question_first else " Question: {} Answer:"
+        encoded = [(i, tokenizer(prompt.format(q), add_special_tokens=False).input_ids,
                     tokenizer(f" {a}", add_special_tokens=False).input_ids[0], t) for i, q, a, t in items]
     else:
         encoded = [(i, [vocab.setdefault(w, len(vocab)) for w in q.lower().replace("?", " ?").split()],
                     answers.setdefault(a, len(answers)), t) for i, q, a, t in items]
-        reader = build_reader(len(vocab), len(answers), tokens.shape[-1], tokens.shape[1], causal=args.causal)
+        reader = build_reader(len(vocab), len(answers), tokens.shape[-1], tokens.shape[1], causal=args.causal,
+                              question_first=args.question_first)
         pad_id = len(vocab)
     train = [e for e in encoded if e[0] < args.scenes]
     test = [e for e in encoded if e[0] >= args.scenes]
     source = str(args.encoder) if not oracle else "oracle tokens" if args.oracle_noise is None else \
         "oracle tokens wrong per patch with p colour {:g}, shape {:g}, size {:g}".format(*args.oracle_noise)
     how = f"read by {args.llm} (causal LM)" if args.llm else "read causally" if args.causal else "read bidirectionally"
+    how += ", the question first" if args.question_first else ""
     print(f"{source} {how}: patch tokens {tuple(tokens.shape)}, {len(train)} training and {len(test)} held-out questions "
           f"({time.perf_counter() - started:.0f}s)")
     majority = {}

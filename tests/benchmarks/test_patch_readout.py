@@ -73,19 +73,23 @@ def _module():
     return module
 
 
+@pytest.mark.parametrize("question_first", [False, True], ids=["image-first", "question-first"])
 @pytest.mark.parametrize("reader", ["causal", "llm"])
-def test_a_causal_reader_answers_from_the_image_and_its_question_only(reader):
-    """A question's answer is the same alone and right-padded in a batch with a longer question (the
-    padding comes after its last word: a reader that is not causal, or reads the wrong position, sees
-    it), and changes with the question's last word (the position it must read) and with the image."""
+def test_a_causal_reader_answers_from_the_image_and_its_question_only(reader, question_first):
+    """A question's answer is the same alone and right-padded in a batch with a longer question (image
+    first, the padding comes after its last word; question first, it lies between the question and the
+    image and is masked out: a reader that is not causal, masks wrongly or reads the wrong position sees
+    it), and changes with the question's last word and with the image."""
     import torch
 
     module = _module()
     torch.manual_seed(0)
     if reader == "llm":
-        model, _ = module.build_llm_reader(SCRIPT.parents[1] / "plugins" / "organisms" / "llama1", 64)
+        model, _ = module.build_llm_reader(SCRIPT.parents[1] / "plugins" / "organisms" / "llama1", 64,
+                                           question_first=question_first)
     else:
-        model = module.build_reader(n_words=20, n_answers=7, feature_width=64, patches=16, causal=True)
+        model = module.build_reader(n_words=20, n_answers=7, feature_width=64, patches=16, causal=True,
+                                    question_first=question_first)
     model.eval()
     tokens = torch.randn(2, 16, 64)
     short, long = torch.tensor([3, 5, 7, 2, 9]), torch.tensor([4, 6, 8, 1, 10, 11, 12, 13, 14])
@@ -128,6 +132,14 @@ def test_noisy_oracle_tokens_are_wrong_per_patch_at_the_rates_asked_and_otherwis
             wrong += int(noisy[i, patch, 10 + SHAPES.index(obj.shape)] == 0)
             total += 1
     assert total > 1000 and 0.26 < wrong / total < 0.34, (wrong, total)
+
+
+def test_question_first_needs_a_causal_reader_and_runs_with_each():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--question-first"], capture_output=True, text=True)
+    assert done.returncode == 2 and "add --causal or --llm NAME" in done.stderr.splitlines()[-1]
+    for reader in (["--causal"], ["--llm", "llama1"]):
+        out = _run(*reader, "--question-first", "--scenes", "64", "--heldout", "32", "--steps", "2", "--every", "1")
+        assert ", the question first: patch tokens (96, 64, 64)" in out and len(_last_scores(out)) == 3
 
 
 def test_a_bad_noise_level_is_one_line_naming_the_fix():
