@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def test_harness_run_evaluates_on_the_processes_it_trained_with(tmp_path):
     home = tmp_path / "home"
     done = run_cli(["run", "task=vqa", "backbone=llama3", "recipe.align.max_steps=2", "recipe.finetune.max_steps=2",
-                    "eval.limit=16", "eval.batch_size=4", "launcher=torchrun", "num_gpus=2"], home=home,
+                    "data.scene_questions=0", "eval.limit=16", "eval.batch_size=4", "launcher=torchrun", "num_gpus=2"], home=home,
                    env={"OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "train on 2 processes" in done.stdout and "eval on 2 processes" in done.stdout

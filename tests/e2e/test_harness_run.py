@@ -22,8 +22,12 @@ pytestmark = pytest.mark.slow
 
 STUDY_FLOORS = Path(__file__).resolve().parents[2] / "benchmarks" / "study_floors.py"
 # Few optimizer steps: the test is about the pipeline, not the model (the default run is measured
-# by benchmarks and reported in the README).
-QUICK = ["recipe.align.max_steps=3", "recipe.finetune.max_steps=3", "eval.limit=24", "eval.batch_size=8"]
+# by benchmarks and reported in the README; tests/e2e/test_perceiving_run.py trains one epoch of it). No
+# short-answer question exchanges in the mix: listing the 24,000 of them (8 per instruct image, each
+# rendered for packing) costs a training half a minute before its first step, whatever its steps;
+# the default mix is rendered whole below and trained in test_perceiving_run.py.
+QUICK = ["recipe.align.max_steps=3", "recipe.finetune.max_steps=3", "eval.limit=24", "eval.batch_size=8",
+         "data.scene_questions=0"]
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +171,7 @@ def test_a_killed_run_is_resumed_by_the_next_run_which_removes_its_folder(home, 
 
 def test_launcher_deepspeed_runs_the_whole_cell_in_two_processes(home, tmp_path):
     launched_home = _home_sharing_scene_data(tmp_path / "harness_runs", home)
-    done = run_cli(["run", "task=vqa", "backbone=llama3", "launcher=deepspeed", "num_gpus=2",
+    done = run_cli(["run", "task=vqa", "backbone=llama3", "launcher=deepspeed", "num_gpus=2", "data.scene_questions=0",
                     "recipe.align.max_steps=2", "recipe.finetune.max_steps=2", "eval.limit=8", "eval.batch_size=8"],
                    home=launched_home, env={"OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]

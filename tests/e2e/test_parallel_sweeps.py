@@ -13,7 +13,8 @@ from clirunner import run_cli
 
 pytestmark = pytest.mark.slow
 
-QUICK = ["task=vqa", "backbone=llama3", "recipe.align.max_steps=2", "recipe.finetune.max_steps=2", "eval.batch_size=8"]
+QUICK = ["task=vqa", "backbone=llama3", "recipe.align.max_steps=2", "recipe.finetune.max_steps=2", "eval.batch_size=8",
+         "data.scene_questions=0"]
 
 
 @pytest.fixture(scope="module")

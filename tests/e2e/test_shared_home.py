@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 # Enough finetune steps after the first checkpoint to kill the owner mid-stage.
 RUN = ["run", "task=vqa", "backbone=llama3", "recipe.align.max_steps=2", "recipe.finetune.max_steps=6",
-       "recipe.checkpoint_every=2", "eval.limit=16", "eval.batch_size=8"]
+       "recipe.checkpoint_every=2", "eval.limit=16", "eval.batch_size=8", "data.scene_questions=0"]
 
 
 def _start(home: Path, *words: str) -> subprocess.Popen:
