@@ -38,3 +38,12 @@ def environment_per_file():
     yield
     os.environ.clear()
     os.environ.update(before)
+
+
+# The longest test file (one epoch of the default study, about 8 minutes of one core) goes first: pytest-xdist's
+# --dist loadfile hands files to the two workers in collection order, and started last it ran alone at the end.
+FIRST = ("tests/e2e/test_perceiving_run.py",)
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(FIRST))  # stable: every other file keeps its order
