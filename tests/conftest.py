@@ -40,8 +40,9 @@ def environment_per_file():
     os.environ.update(before)
 
 
-# The longest test file (one epoch of the default study, about 8 minutes of one core) goes first: pytest-xdist's
-# --dist loadfile hands files to the two workers in collection order, and started last it ran alone at the end.
+# The longest test file (one epoch of the default study, about 7 minutes of one core) goes first: with
+# --no-loadscope-reorder (tox.ini) pytest-xdist's --dist loadfile hands files to the two workers in collection
+# order; started last, it ran alone at the end.
 FIRST = ("tests/e2e/test_perceiving_run.py",)
 
 
