@@ -23,6 +23,9 @@ without the VLM's recipe around it. ``--question-first`` puts the question befor
 causal reader (``question, patches``; the LLM: ``BOS, " Question: ...", patches, " Answer:"``, its padding
 masked out): causal still, but every patch token now sees the question, as the
 bidirectional reader's do, so a reader can look for the object the question names while it reads the image.
+``--chat`` (``--llm`` only) gives the LLM reader the VLM's own prompt instead of its pretraining form: the
+backbone's chat format and the short-answer hint around the patches, rendered by the recipe, the target the
+answer's first supervised token.
 
     python benchmarks/patch_readout.py                          # the shipped CLIP organism
     python benchmarks/patch_readout.py --encoder DIR --steps 3000
@@ -32,6 +35,7 @@ bidirectional reader's do, so a reader can look for the object the question name
     python benchmarks/patch_readout.py --llm llama3 --scenes 3000 --heldout 400 --schedule cosine
     python benchmarks/patch_readout.py --llm llama3 --oracle-noise 0.02,0.11,0.05 --scenes 3000 --heldout 400
     python benchmarks/patch_readout.py --llm llama3 --question-first --scenes 3000 --heldout 400
+    python benchmarks/patch_readout.py --llm llama3 --chat --scenes 3000 --heldout 400
 
 A benchmark, not a test: it prints numbers. Scenes come from their own seed, not from any split.
 """
@@ -169,11 +173,13 @@ def last_position(tokens: Any, pad: Any, prefix: int = 0) -> Any:
     return prefix + tokens.shape[1] + (~pad).sum(1) - 1
 
 
-def build_llm_reader(folder: Path, feature_width: int, question_first: bool = False) -> tuple[Any, Any]:
+def build_llm_reader(folder: Path, feature_width: int, question_first: bool = False,
+                     prefix: list[int] | None = None) -> tuple[Any, Any]:
     """(reader, tokenizer): a causal-LM organism reading ``BOS, projected patches, question ids``; its logits
     at the question's last token (``Answer:``) over the whole vocabulary. ``question_first``: the words are
     the question alone, its padding masked out (``BOS, " Question: ...", patches, " Answer:"``); the logits
-    at ``Answer:``, the last position of every row."""
+    at ``Answer:``, the last position of every row. ``prefix``: the ids before the patches instead of ``BOS``
+    (``--chat``: the chat format's, up to the image)."""
     import torch
     from torch import nn
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -191,10 +197,10 @@ def build_llm_reader(folder: Path, feature_width: int, question_first: bool = Fa
         def forward(self, tokens: Any, words: Any, pad: Any) -> Any:
             embed = self.lm.get_input_embeddings()
             rows = tokens.shape[0]
-            bos = embed(torch.full((rows, 1), tokenizer.bos_token_id))
+            bos = embed(torch.tensor(prefix or [tokenizer.bos_token_id]).expand(rows, -1))
             if not question_first:
                 h = self.lm.model(inputs_embeds=torch.cat([bos, self.project(tokens), embed(words)], 1)).last_hidden_state
-                return self.lm.lm_head(h[torch.arange(len(h)), last_position(tokens, pad, prefix=1)])
+                return self.lm.lm_head(h[torch.arange(len(h)), last_position(tokens, pad, prefix=bos.shape[1])])
             # BOS, question, its right padding (masked out: positions count real tokens), patches, " Answer:"
             answer = embed(torch.tensor(suffix).expand(rows, -1))
             x = torch.cat([bos, embed(words), self.project(tokens), answer], 1)
@@ -207,6 +213,30 @@ def build_llm_reader(folder: Path, feature_width: int, question_first: bool = Fa
     suffix = tokenizer(" Answer:", add_special_tokens=False).input_ids
 
     return LLMReader(), tokenizer
+
+
+def chat_encoded(backbone: str, items: list[tuple[int, str, str, str]]) -> tuple[list[int], list[Any]]:
+    """(the ids before the image, [(scene, ids after the image up to the answer, the answer's first id, qtype)]):
+    each question rendered exactly as the VLM's finetune renders it (the backbone plugin's chat format, the
+    short-answer hint, the image token where the patches go), the answer's first supervised id the target."""
+    from harness.cli.config_cmds import resolve_cells
+    from harness_plugins.recipes.llava15.parts import build_parts
+    from harness_plugins.scene.dataset import vqa_prompt
+
+    (resolved,) = resolve_cells((f"backbone={backbone}",), multirun=False)
+    parts = build_parts(resolved.config, "cpu")
+    prefix, out = None, []
+    for i, q, a, t in items:
+        rendered = parts.render_finetune([{"from": "human", "value": f"<image>\n{vqa_prompt(q)}"},
+                                          {"from": "gpt", "value": a}], f"readout-{i}")
+        ids, labels = list(rendered.input_ids), list(rendered.labels)
+        images = [k for k, v in enumerate(ids) if v == parts.image_token_id]
+        answer = next(k for k, v in enumerate(labels) if v != -100)
+        if prefix is None:
+            prefix = ids[:images[0]]
+        assert ids[:images[0]] == prefix, "the chat format's prefix differs between questions"
+        out.append((i, ids[images[-1] + 1:answer], labels[answer], t))
+    return prefix or [], out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -235,7 +265,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--schedule", default="none", choices=("none", *SCHEDULES),
                         help="learning-rate schedule over --steps: none (1e-3 throughout), or the recipe's "
                              "(recipe.schedule, with its 3%% warmup)")
+    parser.add_argument("--chat", action="store_true",
+                        help="--llm only: the VLM's prompt (the backbone's chat format and short-answer hint, rendered "
+                             "by the recipe) instead of the organism's pretraining form ' Question: ... Answer:'")
     args = parser.parse_args(argv)
+    if args.chat and (not args.llm or args.question_first):
+        parser.error("--chat renders the VLM's own prompt for an --llm reader, image first (no --question-first)")
     if args.question_first and not (args.causal or args.llm):
         parser.error("--question-first orders a causal reader's input: add --causal or --llm NAME")
 
@@ -251,11 +286,14 @@ def main(argv: list[str] | None = None) -> None:
     answers: dict[str, int] = {}
     if args.llm:
         folder = Path(args.llm) if "/" in args.llm else SHIPPED.parent / args.llm
-        reader, tokenizer = build_llm_reader(folder, tokens.shape[-1], question_first=args.question_first)
+        prefix, encoded = None, []
+        if args.chat:
+            prefix, encoded = chat_encoded(args.llm, items)
+        reader, tokenizer = build_llm_reader(folder, tokens.shape[-1], question_first=args.question_first, prefix=prefix)
         pad_id = tokenizer.eos_token_id
         prompt = " Question: {}" if args.question_first else " Question: {} Answer:"
-        encoded = [(i, tokenizer(prompt.format(q), add_special_tokens=False).input_ids,
-                    tokenizer(f" {a}", add_special_tokens=False).input_ids[0], t) for i, q, a, t in items]
+        encoded = encoded or [(i, tokenizer(prompt.format(q), add_special_tokens=False).input_ids,
+                               tokenizer(f" {a}", add_special_tokens=False).input_ids[0], t) for i, q, a, t in items]
     else:
         encoded = [(i, [vocab.setdefault(w, len(vocab)) for w in q.lower().replace("?", " ?").split()],
                     answers.setdefault(a, len(answers)), t) for i, q, a, t in items]
@@ -268,6 +306,7 @@ def main(argv: list[str] | None = None) -> None:
         "oracle tokens wrong per patch with p colour {:g}, shape {:g}, size {:g}".format(*args.oracle_noise)
     how = f"read by {args.llm} (causal LM)" if args.llm else "read causally" if args.causal else "read bidirectionally"
     how += ", the question first" if args.question_first else ""
+    how += ", in the VLM's chat format" if args.chat else ""
     print(f"{source} {how}: patch tokens {tuple(tokens.shape)}, {len(train)} training and {len(test)} held-out questions "
           f"({time.perf_counter() - started:.0f}s)")
     majority = {}

@@ -230,8 +230,28 @@ def resolve(overrides: list[Override], plugins: PluginSet) -> ResolvedConfig:
         for part in parents:
             node = node[part]
         node[leaf] = {"path": node[leaf], "sha256": contents}
+    for key in keys_at_unhashed_default(config):  # a setting added at its old behaviour keeps every hash
+        *parents, leaf = key.split(".")
+        node = tree
+        for part in parents:
+            node = node[part]
+        del node[leaf]
     resolved.hashes = config_hashes(tree)
     return resolved
+
+
+def keys_at_unhashed_default(config: Any, prefix: str = "") -> list[str]:
+    """Dotted keys of the fields declared with ``field(metadata={"hash": "unless_default"})`` whose value
+    is their default: left out of every hash, so that adding such a setting (its default the behaviour
+    before it existed) leaves the hashes of existing runs and checkpoints as they were."""
+    found: list[str] = []
+    for f in dataclasses.fields(config):
+        value, key = getattr(config, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            found.extend(keys_at_unhashed_default(value, key + "."))
+        elif f.metadata.get("hash") == "unless_default" and value == f.default:
+            found.append(key)
+    return found
 
 
 def hashed_file_contents(config: Any, prefix: str = "") -> dict[str, str]:

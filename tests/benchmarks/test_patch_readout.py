@@ -146,3 +146,31 @@ def test_a_bad_noise_level_is_one_line_naming_the_fix():
     done = subprocess.run([sys.executable, str(SCRIPT), "--oracle-noise", "0.1,2"], capture_output=True, text=True)
     assert done.returncode == 2
     assert "give three probabilities in [0, 1) for colour, shape, size" in done.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("backbone, before, after", [
+    ("llama1", "USER: ", "Answer with a single word or number. ASSISTANT:"),
+    ("llama3", "<|start_header_id|>user<|end_header_id|>\n\n",
+     "Answer with a single word or number.<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"),
+])
+def test_the_chat_reader_reads_the_question_as_the_vlm_is_trained_on_it(backbone, before, after):
+    """--chat: the ids around the patches are the backbone's chat format with the short-answer hint, the
+    target the answer's first supervised id, as the recipe renders a finetune exchange."""
+    from transformers import AutoTokenizer
+
+    prefix, encoded = _module().chat_encoded(backbone, [(5, "What colour is the circle?", "red", "colour"),
+                                                        (6, "Is there a square?", "yes", "exists")])
+    tokenizer = AutoTokenizer.from_pretrained(str(SCRIPT.parents[1] / "plugins" / "organisms" / backbone))
+    assert tokenizer.decode(prefix).endswith(before)
+    (scene, suffix, answer, qtype), other = encoded
+    assert (scene, qtype) == (5, "colour") and other[0] == 6
+    assert tokenizer.decode(suffix) == "\nWhat colour is the circle?\n" + after
+    assert tokenizer.decode([answer]).strip() == "red" and tokenizer.decode([other[2]]).strip() in ("yes", "y")
+
+
+def test_chat_needs_an_llm_reader_and_runs_with_one():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--chat"], capture_output=True, text=True)
+    assert done.returncode == 2 and "--chat renders the VLM's own prompt for an --llm reader" in done.stderr.splitlines()[-1]
+    out = _run("--llm", "llama1", "--chat", "--scenes", "64", "--heldout", "32", "--steps", "2", "--every", "1")
+    assert "read by llama1 (causal LM), in the VLM's chat format: patch tokens (96, 64, 64)" in out
+    assert len(_last_scores(out)) == 3

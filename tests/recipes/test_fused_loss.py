@@ -37,6 +37,51 @@ def test_chunked_loss_and_gradients_equal_full_logits(chunk, monkeypatch):
     assert torch.allclose(got_h, want_h, atol=1e-7) and torch.allclose(got_w, want_w, atol=1e-7)
 
 
+def _per_answer_reference(hidden, weight, labels):
+    """Every answer once: the mean over answers (runs of supervised targets) of each answer's mean
+    cross-entropy, from full logits, by a plain loop."""
+    ce = torch.nn.functional.cross_entropy((hidden @ weight.t())[:, :-1].reshape(-1, weight.shape[0]),
+                                           labels[:, 1:].reshape(-1), ignore_index=-100, reduction="none")
+    ce, targets, answers = ce.view(labels.shape[0], -1), labels[:, 1:], []
+    for row in range(labels.shape[0]):
+        run = []
+        for i in range(targets.shape[1] + 1):
+            if i < targets.shape[1] and targets[row, i] != -100:
+                run.append(ce[row, i])
+            elif run:
+                answers.append(torch.stack(run).mean())
+                run = []
+    return torch.stack(answers).mean()
+
+
+def _exchanges_case(seed=4):
+    hidden, weight, labels = _case(seed=seed, batch=3, length=16)
+    labels[0, 8:10] = -100  # a second question in row 0: its answers are 5-7 and 10-15 (lengths 3 and 6)
+    labels[2, 6:15] = -100  # row 2: a 1-token answer at 5 and one at 15
+    return hidden, weight, labels
+
+
+@pytest.mark.parametrize("kernel,chunk", [("chunked", 1), ("chunked", 5), ("chunked", 10_000), ("plain", None)])
+def test_the_exchange_average_counts_every_answer_once(kernel, chunk, monkeypatch):
+    hidden, weight, labels = _exchanges_case()
+    expected = _per_answer_reference(hidden, weight, labels)
+    assert float(expected.detach()) != pytest.approx(float(_reference(hidden, weight, labels).detach()), abs=1e-3)
+    want_h, want_w = torch.autograd.grad(expected * 0.5, (hidden, weight))
+    if chunk:
+        monkeypatch.setattr(fused, "chunk_positions", lambda vocab, budget=None: chunk)
+    got = fused.supervised_loss(hidden, labels, weight, kernel, average="exchange")
+    got_h, got_w = torch.autograd.grad(got * 0.5, (hidden, weight))
+    assert float(got.detach()) == pytest.approx(float(expected.detach()), abs=1e-6)
+    assert torch.allclose(got_h, want_h, atol=1e-7) and torch.allclose(got_w, want_w, atol=1e-7)
+
+
+def test_exchange_weights_give_each_run_an_equal_share():
+    keep = torch.tensor([[0, 1, 1, 0, 1, 0, 0, 1],
+                         [1, 1, 1, 1, 0, 0, 1, 0]], dtype=torch.bool)  # runs: 2, 1, 1 | 4 (a new row starts one), 1
+    weights = fused.exchange_weights(keep)
+    assert weights.tolist() == pytest.approx([0.1, 0.1, 0.2, 0.2, 0.05, 0.05, 0.05, 0.05, 0.2])
+
+
 def test_a_frozen_head_gets_no_gradient_and_the_hidden_states_still_do():
     hidden, weight, labels = _case(seed=1)
     weight.requires_grad_(False)
@@ -70,6 +115,9 @@ def test_kernel_choice_per_device(monkeypatch):
     assert choice.name == "chunked" and "harness[liger]" in choice.reason
     monkeypatch.setattr(fused.importlib.util, "find_spec", lambda name: object())
     assert fused.choose_loss(True, "cuda:0").name == "liger"
+    choice = fused.choose_loss(True, "cuda:0", average="exchange")  # liger's kernel takes no per-position weights
+    assert choice.name == "chunked" and "loss_average=exchange" in choice.reason
+    assert fused.choose_loss(False, "cuda:0", average="exchange").name == "plain"
 
 
 def _plan(**kw):
@@ -78,12 +126,12 @@ def _plan(**kw):
     return StagePlan(**(base | kw))
 
 
-def _train(tiny, tmp_path, **kw):
+def _train(tiny, tmp_path, samples=None, **kw):
     model = tiny.build_tiny_llava()
     # No parameter is kept whole under ZeRO-3 (tiny ones are, by default): the head's weight is partitioned.
     (tmp_path / "ds.json").parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / "ds.json").write_text('{"zero_optimization": {"stage3_param_persistence_threshold": 0}}')
-    result = run_stage(_plan(deepspeed_config=str(tmp_path / "ds.json"), **kw), model, tiny.tiny_samples(32), tiny.PAD, tmp_path / "stage", tmp_path / "m.jsonl",
+    result = run_stage(_plan(deepspeed_config=str(tmp_path / "ds.json"), **kw), model, samples or tiny.tiny_samples(32), tiny.PAD, tmp_path / "stage", tmp_path / "m.jsonl",
                        resume=False)
     return result
 
@@ -100,6 +148,27 @@ def test_a_stage_trains_the_same_with_the_fused_loss_on_and_off(tiny, tmp_path, 
     assert plain.loss_kernel.startswith("plain") and chunked.loss_kernel.startswith("chunked")
     assert len(plain.losses) == 4 and plain.losses[-1] < plain.losses[0]
     assert chunked.losses == pytest.approx(plain.losses, abs=2e-5)  # steps 2-4 follow the gradients of 1-3
+
+
+def _answers_of_several_lengths(tiny):
+    """The tiny samples with answers of 2 to 5 tokens (the answer token repeated), so that averaging over
+    answers and over tokens differ."""
+    out = []
+    for i, sample in enumerate(tiny.tiny_samples(32)):
+        answer, repeat = sample["input_ids"][-2], i % 4
+        out.append(sample | {"input_ids": sample["input_ids"][:-1] + [answer] * repeat + [2],
+                             "labels": sample["labels"][:-1] + [answer] * repeat + [2]})
+    return out
+
+
+def test_a_stage_averaged_over_exchanges_trains_the_same_on_the_full_logits_and_differs_from_the_token_mean(tiny, tmp_path):
+    samples = _answers_of_several_lengths(tiny)
+    plain = _train(tiny, tmp_path / "plain", samples, fused_loss=False, zero_stage=2, loss_average="exchange")
+    chunked = _train(tiny, tmp_path / "fused", samples, fused_loss=True, zero_stage=2, loss_average="exchange")
+    token = _train(tiny, tmp_path / "token", samples, fused_loss=True, zero_stage=2)
+    assert plain.losses[-1] < plain.losses[0] and chunked.loss_kernel.startswith("chunked")
+    assert chunked.losses == pytest.approx(plain.losses, abs=2e-5)
+    assert chunked.losses[0] != pytest.approx(token.losses[0], abs=1e-3)
 
 
 def test_model_flops_count_the_head_only_where_it_runs(tiny):
@@ -126,12 +195,33 @@ def test_recipe_settings_reach_the_stage_plans():
     align, finetune = stage_plans(recipe, seed=0, on_gpu=False)
     assert align.fused_loss and finetune.fused_loss
     assert (align.group_by_modality_length, finetune.group_by_modality_length) == (False, True)
+    assert align.loss_average == finetune.loss_average == "token"
     recipe.fused_loss, recipe.finetune.group_by_modality_length = False, False
+    recipe.loss_average = "exchange"
     align, finetune = stage_plans(recipe, seed=0, on_gpu=False)
     assert not align.fused_loss and not finetune.fused_loss and not finetune.group_by_modality_length
+    assert align.loss_average == finetune.loss_average == "exchange"
 
 
 def test_the_stage_result_keeps_its_engine_and_names_its_loss(tiny, tmp_path):
     result = _train(tiny, tmp_path, zero_stage=2, max_steps=1)
     assert result.engine is not None and hasattr(result.engine, "module")
     assert result.summary()["loss_kernel"].startswith("chunked: on cpu")
+
+
+def test_loss_average_at_its_default_leaves_the_training_hash_as_before_the_setting_existed():
+    """recipe.loss_average is declared hash "unless_default": at "token" it is left out of every hash, so the
+    checkpoints trained before it existed are still found; "exchange" is another training."""
+    from harness.cli.config_cmds import resolve_cells
+    from harness.config.resolve import config_hashes
+
+    def cell(*overrides):
+        (resolved,) = resolve_cells(("backbone=llama3", *overrides), multirun=False)
+        return resolved
+
+    default = cell()
+    before = default.as_dict()
+    del before["recipe"]["loss_average"]  # the tree as it was hashed before the setting existed
+    assert default.hashes == config_hashes(before)
+    assert cell("recipe.loss_average=token").hashes == default.hashes
+    assert cell("recipe.loss_average=exchange").hashes["training"] != default.hashes["training"]

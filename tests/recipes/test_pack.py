@@ -86,10 +86,15 @@ def test_packed_exchanges_give_the_loss_gradients_and_logits_of_separate_samples
         torch.testing.assert_close(grad_p[name], grad_s[name], rtol=1e-4, atol=1e-6, msg=name)
 
 
-def test_the_fused_loss_on_a_packed_batch_is_the_separate_samples_loss(parts, exchanges):
+@pytest.mark.parametrize("average", ["token", "exchange"])
+def test_the_fused_loss_on_a_packed_batch_is_the_separate_samples_loss(parts, exchanges, average):
+    """Over tokens and over exchanges (recipe.loss_average): a packed row's answers are runs of their own."""
     model = parts.build_model()
+    if average != "token":  # the full logits, averaged over exchanges
+        use_supervised_loss(model, LossChoice("plain", "test"), average)
     plain = _forward(model, [_samples(parts, exchanges)[i] for i in range(len(exchanges))])[0].loss
-    use_supervised_loss(model, LossChoice("chunked", "test"))
+    model = parts.build_model()
+    use_supervised_loss(model, LossChoice("chunked", "test"), average)
     samples = _samples(parts, exchanges)
     packed = PackedSamples(samples, image_groups(exchanges), pack=4)
     assert len(packed) == 3

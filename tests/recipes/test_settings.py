@@ -50,6 +50,12 @@ def test_unknown_schedule_is_refused_before_training():
         validate(resolved.config, 1)
 
 
+def test_unknown_loss_average_is_refused_before_training():
+    (resolved,) = resolve_cells(("recipe.loss_average=tokens",), multirun=False)
+    with pytest.raises(HarnessError, match="recipe.loss_average='tokens' is invalid: it must be token .* or exchange"):
+        validate(resolved.config, 1)
+
+
 def test_an_edited_deepspeed_json_is_another_training(tmp_path):
     """Resume and checkpoint reuse go by the training hash, which covers the JSON's contents."""
     ds = tmp_path / "ds.json"

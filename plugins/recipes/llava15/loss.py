@@ -5,6 +5,11 @@ chunked torch version whose peak memory is one chunk of positions x the vocabula
 LLaMA-3's 128256-token vocabulary makes the logits the largest tensor of a training step (a micro-batch
 of 16 x 2048 positions: 16 GiB in bf16, more for the softmax and its gradient); the loss and gradients
 are those of transformers' ``ForCausalLMLoss`` (mean cross-entropy over supervised positions).
+
+``recipe.loss_average`` says what the mean is over. ``token`` (LLaVA-1.5's, the default): every supervised
+token of the micro-batch counts once, so an answer weighs as many tokens as it has. ``exchange``: every
+answer (a run of consecutive supervised positions: one assistant turn and its end-of-turn token) counts
+once, its tokens sharing its weight, so a one-word answer weighs as much as a 60-token description.
 """
 from __future__ import annotations
 
@@ -27,13 +32,21 @@ class LossChoice:
     reason: str
 
 
-def choose_loss(fused: bool, device: str) -> LossChoice:
+AVERAGES = ("token", "exchange")
+
+
+def choose_loss(fused: bool, device: str, average: str = "token") -> LossChoice:
     """liger-kernel on CUDA when it and Triton are installed, else the chunked torch kernel; ``plain``
-    (full logits, transformers' own loss) when ``recipe.fused_loss=false``. Imports nothing heavy."""
+    (full logits, transformers' own loss) when ``recipe.fused_loss=false``. ``average="exchange"`` needs
+    per-position weights, which liger's kernel does not take: the chunked kernel then, on every device.
+    Imports nothing heavy."""
     if not fused:
         return LossChoice("plain", "recipe.fused_loss=false: full logits and transformers' cross-entropy")
     if not device.startswith("cuda"):
         return LossChoice("chunked", f"on {device}: chunked torch linear cross-entropy (liger-kernel needs CUDA)")
+    if average != "token":
+        return LossChoice("chunked", f"recipe.loss_average={average}: chunked torch linear cross-entropy "
+                                     "(liger-kernel's averages over tokens)")
     missing = [m for m in ("liger_kernel", "triton") if importlib.util.find_spec(m) is None]
     if missing:
         return LossChoice("chunked", f"{' and '.join(missing)} not installed (pip install 'harness[liger]'): "
@@ -46,7 +59,8 @@ def chunk_positions(vocab_size: int, budget: int = CHUNK_BYTES) -> int:
     return max(1, budget // (4 * vocab_size))
 
 
-def _chunked_forward(ctx: Any, hidden: Any, weight: Any, targets: Any, chunk: int) -> Any:
+def _chunked_forward(ctx: Any, hidden: Any, weight: Any, targets: Any, chunk: int, rows: Any) -> Any:
+    """``rows``: each position's weight in the loss (summing to 1), or None for the mean over positions."""
     import torch
 
     n = hidden.shape[0]
@@ -58,18 +72,23 @@ def _chunked_forward(ctx: Any, hidden: Any, weight: Any, targets: Any, chunk: in
         h, t = hidden[start:start + chunk], targets[start:start + chunk]
         logits = (h @ weight.t()).float()
         lse = torch.logsumexp(logits, dim=-1)
-        total += (lse - logits.gather(1, t[:, None]).squeeze(1)).sum()
+        w = None if rows is None else rows[start:start + chunk].float()
+        ce = lse - logits.gather(1, t[:, None]).squeeze(1)
+        total += ce.sum() if w is None else (ce * w).sum()
         if not (want_hidden or want_weight):
             continue
         # d(sum of cross-entropies)/d(logits) = softmax - one_hot(target); the gradients are made now,
         # while the chunk's logits exist, so backward needs neither the logits nor the weight.
         probs = logits.sub_(lse[:, None]).exp_()
         probs[torch.arange(t.shape[0], device=t.device), t] -= 1.0
+        if w is not None:
+            probs.mul_(w[:, None])
         if want_hidden:
             grad_hidden[start:start + chunk] = probs.to(hidden.dtype) @ weight
         if want_weight:
             grad_weight.addmm_(probs.t(), h.float())
-    scale = 1.0 / n if n else float("nan")  # no supervised position: NaN, as transformers' mean gives
+    # no supervised position: NaN, as transformers' mean gives; weighted rows carry their own scale
+    scale = float("nan") if not n else (1.0 / n if rows is None else 1.0)
     ctx.save_for_backward(grad_hidden * scale if want_hidden else None,
                           (grad_weight * scale).to(weight.dtype) if want_weight else None)
     return total * scale
@@ -78,7 +97,7 @@ def _chunked_forward(ctx: Any, hidden: Any, weight: Any, targets: Any, chunk: in
 def _chunked_backward(ctx: Any, grad_output: Any) -> tuple[Any, ...]:
     grad_hidden, grad_weight = ctx.saved_tensors
     return (grad_hidden * grad_output if grad_hidden is not None else None,
-            grad_weight * grad_output if grad_weight is not None else None, None, None)
+            grad_weight * grad_output if grad_weight is not None else None, None, None, None)
 
 
 @functools.cache
@@ -90,27 +109,52 @@ def _chunked_function() -> Any:
                 {"forward": staticmethod(_chunked_forward), "backward": staticmethod(_chunked_backward)})
 
 
-def chunked_linear_cross_entropy(hidden: Any, weight: Any, targets: Any, chunk: int | None = None) -> Any:
+def chunked_linear_cross_entropy(hidden: Any, weight: Any, targets: Any, chunk: int | None = None,
+                                 rows: Any = None) -> Any:
     """Mean cross-entropy of ``hidden @ weight.T`` against ``targets`` (no ignored entries), computed
-    ``chunk`` positions at a time; gradients for ``hidden`` and ``weight`` as autograd would give."""
-    return _chunked_function().apply(hidden, weight, targets, chunk or chunk_positions(weight.shape[0]))
+    ``chunk`` positions at a time; gradients for ``hidden`` and ``weight`` as autograd would give.
+    ``rows`` (one weight per position, summing to 1) makes it the weighted sum instead of the mean."""
+    return _chunked_function().apply(hidden, weight, targets, chunk or chunk_positions(weight.shape[0]), rows)
 
 
-def linear_cross_entropy(hidden: Any, weight: Any, targets: Any, kernel: str) -> Any:
-    """The mean cross-entropy over the given positions through ``kernel`` ("liger" or "chunked")."""
+def linear_cross_entropy(hidden: Any, weight: Any, targets: Any, kernel: str, rows: Any = None) -> Any:
+    """The cross-entropy over the given positions through ``kernel`` ("liger", "chunked" or "plain": full
+    logits): their mean, or with ``rows`` (per-position weights summing to 1; not liger) their weighted sum."""
     if kernel == "liger":
+        if rows is not None:
+            raise ValueError("liger-kernel's loss averages over tokens: weighted rows need the chunked kernel")
         from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss
 
         return LigerFusedLinearCrossEntropyLoss(ignore_index=IGNORE_INDEX)(weight, hidden, targets)
-    return chunked_linear_cross_entropy(hidden, weight, targets)
+    if kernel == "plain":
+        import torch.nn.functional as F
+
+        ce = F.cross_entropy((hidden @ weight.t()).float(), targets, reduction="none")
+        return ce.mean() if rows is None else (ce * rows.to(ce.dtype)).sum()
+    return chunked_linear_cross_entropy(hidden, weight, targets, rows=rows)
 
 
-def supervised_loss(hidden: Any, labels: Any, weight: Any, kernel: str) -> Any:
+def exchange_weights(keep: Any) -> Any:
+    """Per supervised position of ``keep`` ([batch, positions] bool, taken in row-major order), the weight
+    that makes every answer count once: 1 / (its answer's length x the answers in ``keep``). An answer is a
+    run of consecutive supervised positions (a prompt or another turn's question separates two)."""
+    import torch
+
+    before = torch.zeros_like(keep)
+    before[:, 1:] = keep[:, :-1]
+    answer = ((keep & ~before).flatten().cumsum(0) - 1)[keep.flatten()]  # each position's answer index
+    lengths = torch.bincount(answer)
+    return 1.0 / (lengths[answer].double() * len(lengths))
+
+
+def supervised_loss(hidden: Any, labels: Any, weight: Any, kernel: str, average: str = "token") -> Any:
     """Causal-LM loss from the last hidden states: position i predicts label i+1, and only positions
-    whose next label is supervised are gathered and sent through the head."""
+    whose next label is supervised are gathered and sent through the head. ``average``: "token" (every
+    supervised position counts once) or "exchange" (every answer counts once; see the module docstring)."""
     targets = labels[:, 1:]
     keep = targets != IGNORE_INDEX
-    return linear_cross_entropy(hidden[:, :-1][keep], weight, targets[keep], kernel)
+    rows = exchange_weights(keep).to(hidden.device) if average == "exchange" and bool(keep.any()) else None
+    return linear_cross_entropy(hidden[:, :-1][keep], weight, targets[keep], kernel, rows)
 
 
 def _llava(model: Any) -> Any:
@@ -118,13 +162,14 @@ def _llava(model: Any) -> Any:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def use_supervised_loss(model: Any, choice: LossChoice) -> None:
-    """Make ``model(..., labels=...)`` compute its loss with ``choice`` (nothing changes for ``plain``).
+def use_supervised_loss(model: Any, choice: LossChoice, average: str = "token") -> None:
+    """Make ``model(..., labels=...)`` compute its loss with ``choice``, averaged as ``average`` says
+    (nothing changes for ``plain`` over tokens: transformers' own loss).
 
     Call after ``deepspeed.initialize``: under ZeRO-3 the output head's weight is registered as an
     external parameter of the LLaVA module, so DeepSpeed gathers it for that module's forward (the head's
     own forward never runs)."""
-    if choice.name == "plain":
+    if choice.name == "plain" and average == "token":
         return
     llava = _llava(model)
     weight = llava.get_output_embeddings().weight
@@ -132,17 +177,17 @@ def use_supervised_loss(model: Any, choice: LossChoice) -> None:
         from deepspeed.runtime.zero import register_external_parameter
 
         register_external_parameter(llava, weight)
-    llava.forward = types.MethodType(_forward_with(choice.name), llava)
+    llava.forward = types.MethodType(_forward_with(choice.name, average), llava)
 
 
-def _forward_with(kernel: str) -> Any:
+def _forward_with(kernel: str, average: str = "token") -> Any:
     def forward(self: Any, labels: Any = None, **kwargs: Any) -> Any:
         if labels is None:  # no loss asked for: the model's own forward, logits and all
             return type(self).forward(self, labels=None, **kwargs)
         from transformers.models.llava.modeling_llava import LlavaCausalLMOutputWithPast
 
         outputs = self.model(**kwargs)
-        loss = supervised_loss(outputs[0], labels, self.get_output_embeddings().weight, kernel)
+        loss = supervised_loss(outputs[0], labels, self.get_output_embeddings().weight, kernel, average)
         return LlavaCausalLMOutputWithPast(loss=loss, logits=None)
 
     return forward

@@ -70,6 +70,10 @@ class Llava15Settings:
     # logits only at supervised positions and never all at once (liger-kernel on CUDA, chunked elsewhere);
     # false: full logits and transformers' own loss
     fused_loss: bool = True
+    # what the loss averages over (loss.py): "token" (LLaVA-1.5: every supervised token of a micro-batch once)
+    # or "exchange" (every answer once, its tokens sharing its weight); at "token" it is left out of the
+    # training hash, so checkpoints trained before the setting existed keep theirs
+    loss_average: str = field(default="token", metadata={"hash": "unless_default"})
 
 
 # Dotted overrides of the settings above. "organism" is picked automatically for tiny backbones so

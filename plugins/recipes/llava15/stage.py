@@ -52,6 +52,7 @@ class StagePlan:
     deepspeed_config: Optional[str] = None  # user JSON merged over the generated one
     lora: Optional[dict[str, Any]] = None  # {"r", "alpha", "dropout"} when LoRA is on
     fused_loss: bool = True  # logits only at supervised positions, never all at once (loss.py)
+    loss_average: str = "token"  # "token" | "exchange": what the loss's mean is over (loss.py)
     group_by_modality_length: bool = False  # LLaVA's length-grouped sampler (order.py)
     pack: int = 1  # single-exchange samples of one image per sequence (pack.py); the caller packs them
     stop_after_step: Optional[int] = None  # for tests and debugging: leave after this step
@@ -301,8 +302,8 @@ def _run_stage(plan: StagePlan, model: Any, samples: Sequence[dict[str, Any]], p
                                                lr_scheduler=scheduler, config=ds_config)
     except torch.OutOfMemoryError:
         raise _oom_error(plan) from None
-    loss_choice = choose_loss(plan.fused_loss, info.device)
-    use_supervised_loss(engine.module, loss_choice)
+    loss_choice = choose_loss(plan.fused_loss, info.device, plan.loss_average)
+    use_supervised_loss(engine.module, loss_choice, plan.loss_average)
     flops = flops_model_of(engine.module)
     peak = device_peak_flops()
 

@@ -42,7 +42,7 @@ def stage_plans(recipe: Any, seed: int, on_gpu: bool) -> list[StagePlan]:
             epochs=s.epochs, max_steps=s.max_steps, warmup_ratio=recipe.warmup_ratio, schedule=recipe.schedule, weight_decay=recipe.weight_decay,
             precision=precision, offload=_value(recipe.offload), gradient_checkpointing=recipe.gradient_checkpointing,
             checkpoint_every=recipe.checkpoint_every, seed=seed + STAGES.index(name),
-            deepspeed_config=recipe.deepspeed_config, fused_loss=recipe.fused_loss,
+            deepspeed_config=recipe.deepspeed_config, fused_loss=recipe.fused_loss, loss_average=recipe.loss_average,
             group_by_modality_length=s.group_by_modality_length, pack=s.pack,
             lora={"r": lora.r, "alpha": lora.alpha, "dropout": lora.dropout} if lora.enabled and name == "finetune" else None,
         ))

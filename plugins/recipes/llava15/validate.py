@@ -13,6 +13,7 @@ from typing import Any, Optional
 from harness.errors import HarnessError
 
 from harness_plugins.recipes.llava15.stage import SCHEDULES  # light: torch and DeepSpeed load lazily
+from harness_plugins.recipes.llava15.loss import AVERAGES  # light: torch loads lazily
 
 STAGES = ("align", "finetune")
 MAX_PACK = 64  # exchanges per packed sequence: the 4-D mask grows with the square of its length
@@ -71,6 +72,8 @@ def _check_recipe(recipe: Any) -> None:
              "a finite number >= 0")
     _require(_is_int(recipe.max_length) and recipe.max_length >= 1, "recipe.max_length", recipe.max_length,
              "a positive integer")
+    _require(recipe.loss_average in AVERAGES, "recipe.loss_average", recipe.loss_average,
+             "token (every supervised token once, LLaVA-1.5's) or exchange (every answer once)")
     _require(_is_int(recipe.checkpoint_every) and recipe.checkpoint_every >= 1, "recipe.checkpoint_every",
              recipe.checkpoint_every, "a positive integer (optimizer steps between checkpoints)")
     _require(recipe.zero_stage is None or (_is_int(recipe.zero_stage) and recipe.zero_stage in (0, 1, 2, 3)),
