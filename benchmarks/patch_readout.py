@@ -215,6 +215,17 @@ def build_llm_reader(folder: Path, feature_width: int, question_first: bool = Fa
     return LLMReader(), tokenizer
 
 
+def organism_name(folder: Path) -> str:
+    """The backbone whose chat format an organism folder speaks: its build record's ``organism``."""
+    import json
+
+    try:
+        return str(json.loads((folder / "build.json").read_text())["organism"])
+    except (OSError, ValueError, KeyError):
+        raise SystemExit(f"error: --chat needs to know the backbone of {folder}: give an organism name "
+                         "(llama1, llama2, llama3) or a folder with its build.json") from None
+
+
 def chat_encoded(backbone: str, items: list[tuple[int, str, str, str]]) -> tuple[list[int], list[Any]]:
     """(the ids before the image, [(scene, ids after the image up to the answer, the answer's first id, qtype)]):
     each question rendered exactly as the VLM's finetune renders it (the backbone plugin's chat format, the
@@ -288,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
         folder = Path(args.llm) if "/" in args.llm else SHIPPED.parent / args.llm
         prefix, encoded = None, []
         if args.chat:
-            prefix, encoded = chat_encoded(args.llm, items)
+            prefix, encoded = chat_encoded(organism_name(folder), items)
         reader, tokenizer = build_llm_reader(folder, tokens.shape[-1], question_first=args.question_first, prefix=prefix)
         pad_id = tokenizer.eos_token_id
         prompt = " Question: {}" if args.question_first else " Question: {} Answer:"

@@ -225,19 +225,21 @@ def resolve(overrides: list[Override], plugins: PluginSet) -> ResolvedConfig:
     resolved = ResolvedConfig(config, layers.sources, {})
     tree = resolved.as_dict()
     for key, contents in hashed_file_contents(config).items():  # an edited file is a different config
-        *parents, leaf = key.split(".")
-        node = tree
-        for part in parents:
-            node = node[part]
+        node, leaf = _parent(tree, key)
         node[leaf] = {"path": node[leaf], "sha256": contents}
     for key in keys_at_unhashed_default(config):  # a setting added at its old behaviour keeps every hash
-        *parents, leaf = key.split(".")
-        node = tree
-        for part in parents:
-            node = node[part]
+        node, leaf = _parent(tree, key)
         del node[leaf]
     resolved.hashes = config_hashes(tree)
     return resolved
+
+
+def _parent(tree: dict[str, Any], key: str) -> tuple[dict[str, Any], str]:
+    """(the dict holding dotted ``key`` in ``tree``, its last part)."""
+    *parents, leaf = key.split(".")
+    for part in parents:
+        tree = tree[part]
+    return tree, leaf
 
 
 def keys_at_unhashed_default(config: Any, prefix: str = "") -> list[str]:
