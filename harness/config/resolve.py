@@ -227,6 +227,9 @@ def resolve(overrides: list[Override], plugins: PluginSet) -> ResolvedConfig:
     for key, contents in hashed_file_contents(config).items():  # an edited file is a different config
         node, leaf = _parent(tree, key)
         node[leaf] = {"path": node[leaf], "sha256": contents}
+    for key, identity in hashed_checkpoints(config).items():  # a retrained checkpoint is a different start
+        node, leaf = _parent(tree, key)
+        node[leaf] = {"path": node[leaf], "checkpoint": identity}
     for key in keys_at_unhashed_default(config):  # a setting added at its old behaviour keeps every hash
         node, leaf = _parent(tree, key)
         del node[leaf]
@@ -243,15 +246,16 @@ def _parent(tree: dict[str, Any], key: str) -> tuple[dict[str, Any], str]:
 
 
 def keys_at_unhashed_default(config: Any, prefix: str = "") -> list[str]:
-    """Dotted keys of the fields declared with ``field(metadata={"hash": "unless_default"})`` whose value
-    is their default: left out of every hash, so that adding such a setting (its default the behaviour
-    before it existed) leaves the hashes of existing runs and checkpoints as they were."""
+    """Dotted keys of the fields declared with ``field(metadata={"hash": "unless_default"})`` (or
+    ``"checkpoint"``) whose value is their default: left out of every hash, so that adding such a setting
+    (its default the behaviour before it existed) leaves the hashes of existing runs and checkpoints as
+    they were."""
     found: list[str] = []
     for f in dataclasses.fields(config):
         value, key = getattr(config, f.name), f"{prefix}{f.name}"
         if dataclasses.is_dataclass(value):
             found.extend(keys_at_unhashed_default(value, key + "."))
-        elif f.metadata.get("hash") == "unless_default" and value == f.default:
+        elif f.metadata.get("hash") in ("unless_default", "checkpoint") and value == f.default:
             found.append(key)
     return found
 
@@ -271,4 +275,23 @@ def hashed_file_contents(config: Any, prefix: str = "") -> dict[str, str]:
             except OSError as exc:
                 raise HarnessError(f"{key}={value} cannot be read ({exc.strerror or exc})",
                                    f"point {key} at an existing file") from None
+    return found
+
+
+def hashed_checkpoints(config: Any, prefix: str = "") -> dict[str, str]:
+    """dotted key -> content identity of the LLaVA checkpoint it names, for every set field declared with
+    ``field(metadata={"hash": "checkpoint"})`` (``recipe.init_from``: the weights a training starts from).
+    The identity is the evaluator's (weights and processor files, memoised by size and mtime in the home's
+    eval cache), so a checkpoint retrained in the same folder makes a new training hash."""
+    from harness.evaluation.checkpoint import checkpoint_identity, checkpoint_named_by
+    from harness.paths import home
+
+    found: dict[str, str] = {}
+    for f in dataclasses.fields(config):
+        value, key = getattr(config, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            found.update(hashed_checkpoints(value, key + "."))
+        elif f.metadata.get("hash") == "checkpoint" and value:
+            folder = checkpoint_named_by(key, value)
+            found[key] = checkpoint_identity(folder, memo_dir=home() / "eval_cache")[:16]
     return found

@@ -30,6 +30,18 @@ def resolve_checkpoint(run: str | Path) -> Path:
     return path
 
 
+def checkpoint_named_by(key: str, value: str | Path) -> Path:
+    """The checkpoint a setting ``key=value`` names (a run's model/ folder or a run directory), with
+    every error one line that names the setting."""
+    if not Path(value).expanduser().is_dir():
+        raise HarnessError(f"{key}={value} is not a folder",
+                           f"point {key} at an exported checkpoint (a run's model/ folder) or a harness run directory")
+    try:
+        return resolve_checkpoint(value)
+    except HarnessError as exc:
+        raise HarnessError(f"{key}={value}: {exc.message}", exc.hint) from None
+
+
 def _checkpoint_of_run_dir(run_dir: Path) -> Path:
     from harness.runs import read_run_config  # checks the run format / harness version
 

@@ -118,6 +118,28 @@ def test_resume_into_a_run_of_another_training_is_refused(trained):
     assert "training hash" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+def test_init_from_starts_the_finetune_from_every_weight_of_the_checkpoint_and_skips_align(trained):
+    """At a learning rate of 1e-12 one step moves nothing measurable: the new export must equal the checkpoint
+    it started from, projector and LLM, where the run's own align projector (what a finetune starts from
+    without recipe.init_from) is far from it."""
+    from safetensors.torch import load_file
+
+    home, overrides, export, _ = trained
+    done = _harness(["train", *overrides, f"recipe.init_from={export}", "recipe.finetune.lr=1e-12",
+                     "recipe.finetune.max_steps=1"], home)
+    second = Path(done.stdout.strip().split()[-1])
+    assert second != export
+    start, after = load_file(str(export / "model.safetensors")), load_file(str(second / "model.safetensors"))
+    assert start.keys() == after.keys()
+    assert max((start[k] - after[k]).abs().max().item() for k in start) < 1e-6
+    align = load_file(str(export.parent / "align" / "trainable.safetensors"))
+    projector = "model.multi_modal_projector.linear_2.weight"
+    assert (align[projector] - start["multi_modal_projector.linear_2.weight"]).abs().max().item() > 1e-3
+    summary = json.loads((second.parent / "training_summary.json").read_text())["stages"]
+    assert set(summary) == {"finetune"} and summary["finetune"]["init_from"] == str(export)
+    assert not (second.parent / "align").exists()
+
+
 def test_harness_train_killed_in_finetune_resumes_to_the_same_losses(organisms, llava_json, tmp_path):
     import signal
     import time

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from harness.errors import HarnessError
-from harness_plugins.recipes.llava15 import distributed, rundir
+from harness_plugins.recipes.llava15 import distributed, init_from, rundir
 from harness_plugins.recipes.llava15.stage import StagePlan, StageResult, run_stage
 from harness_plugins.recipes.llava15.validate import resolve_precision, validate
 
@@ -27,7 +27,8 @@ def _value(x: Any) -> Any:
 
 
 def stage_plans(recipe: Any, seed: int, on_gpu: bool) -> list[StagePlan]:
-    """The two stages from the typed recipe settings (``recipe.zero_stage`` overrides both).
+    """The stages from the typed recipe settings (``recipe.zero_stage`` overrides both): align and finetune,
+    finetune alone when ``recipe.init_from`` names the checkpoint it starts from.
 
     The settings are assumed valid (:func:`validate.validate` ran); only the precision is resolved here.
     """
@@ -35,6 +36,8 @@ def stage_plans(recipe: Any, seed: int, on_gpu: bool) -> list[StagePlan]:
     lora = recipe.lora
     plans = []
     for name in STAGES:
+        if name == "align" and recipe.init_from:
+            continue  # the projector it would train comes from the checkpoint
         s = getattr(recipe, name)
         plans.append(StagePlan(
             name=name, lr=float(s.lr), global_batch=s.global_batch, micro_batch=s.micro_batch,
@@ -165,7 +168,10 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], configs:
         if first_model is not None and _partitioned_under(ds_config) != _partitioned_under(configs[plans[0].name]):
             first_model = None  # built for the first stage, which resume skipped, and this one builds differently
         model, first_model = first_model if first_model is not None else parts.build_model(ds_config), None
-        if plan.name == "finetune":
+        if plan.name == "finetune" and cfg.recipe.init_from:
+            init_from.load_into(model, init_from.folder(cfg.recipe.init_from))
+            extra = extra | {"init_from": str(init_from.folder(cfg.recipe.init_from))}
+        elif plan.name == "finetune":
             _load_align_weights(model, run_dir / "align" / "trainable.safetensors")
         result = run_stage(plan, model, samples, parts.pad_id, run_dir / plan.name, run_dir / "metrics.jsonl",
                            resume=bool(cfg.resume), ds_config=ds_config)
@@ -191,7 +197,7 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], configs:
     assert result is not None  # finetune is never recorded done before its export
     weights = gathered_state_dict(result.engine)
     if info.is_main:
-        model = materialize(weights, parts.build_model, plans[1].lora)
+        model = materialize(weights, parts.build_model, plans[-1].lora)
         readme = model_card(backbone=parts.description["backbone"], vision=parts.description["vision"], data=data_desc,
                             recipe=f"llava15 (profile {cfg.recipe.profile})", training_hash=training_hash,
                             stages=[summaries[s] for s in STAGES if s in summaries], path=export_dir.resolve(),

@@ -112,7 +112,8 @@ def validate(config: Any, world_size: int) -> None:
 
     ``config`` is the resolved run config (``resolved.config``); checks the scalar settings, the
     precision against the device, and per stage the batch arithmetic (global = micro x accumulation x
-    world size), the offload / ZeRO combination and the merged user DeepSpeed JSON.
+    world size), the offload / ZeRO combination, the merged user DeepSpeed JSON, and that
+    ``recipe.init_from`` is a checkpoint of the same backbone and vision.
     """
     from harness_plugins.recipes.llava15 import dsconfig
 
@@ -120,6 +121,10 @@ def validate(config: Any, world_size: int) -> None:
         raise HarnessError(f"world size must be a positive integer, got {world_size!r}", "check num_gpus and num_nodes")
     recipe = config.recipe
     _check_recipe(recipe)
+    if recipe.init_from:
+        from harness_plugins.recipes.llava15 import init_from
+
+        init_from.check(config)
     on_gpu = _on_gpu(config, recipe)
     precision = resolve_precision(_value(recipe.precision), on_gpu)
     for name in STAGES:
