@@ -297,14 +297,13 @@ def main(argv: list[str] | None = None) -> None:
     answers: dict[str, int] = {}
     if args.llm:
         folder = Path(args.llm) if "/" in args.llm else SHIPPED.parent / args.llm
-        prefix, encoded = None, []
-        if args.chat:
-            prefix, encoded = chat_encoded(organism_name(folder), items)
+        prefix, encoded = chat_encoded(organism_name(folder), items) if args.chat else (None, None)
         reader, tokenizer = build_llm_reader(folder, tokens.shape[-1], question_first=args.question_first, prefix=prefix)
         pad_id = tokenizer.eos_token_id
-        prompt = " Question: {}" if args.question_first else " Question: {} Answer:"
-        encoded = encoded or [(i, tokenizer(prompt.format(q), add_special_tokens=False).input_ids,
-                               tokenizer(f" {a}", add_special_tokens=False).input_ids[0], t) for i, q, a, t in items]
+        if encoded is None:  # the pretraining form
+            prompt = " Question: {}" if args.question_first else " Question: {} Answer:"
+            encoded = [(i, tokenizer(prompt.format(q), add_special_tokens=False).input_ids,
+                        tokenizer(f" {a}", add_special_tokens=False).input_ids[0], t) for i, q, a, t in items]
     else:
         encoded = [(i, [vocab.setdefault(w, len(vocab)) for w in q.lower().replace("?", " ?").split()],
                     answers.setdefault(a, len(answers)), t) for i, q, a, t in items]

@@ -121,6 +121,8 @@ def train(resolved: Any, run_dir: Path) -> Path:
     parts = build_parts(cfg, info.device)
     align_records, finetune_records, data_desc = training_records(cfg)
     records = {"align": align_records, "finetune": finetune_records}
+    if cfg.recipe.init_from:  # the model card says where the weights began
+        data_desc += f"; the finetune started from {init_from.folder(cfg.recipe.init_from)} (no align stage)"
     configs = _stage_configs(plans, parts, info)
     first_model = parts.build_model(configs[plans[0].name])
     fresh = not run_dir.exists()
