@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -245,30 +245,31 @@ def _parent(tree: dict[str, Any], key: str) -> tuple[dict[str, Any], str]:
     return tree, leaf
 
 
-def keys_at_unhashed_default(config: Any, prefix: str = "") -> list[str]:
+def _leaf_fields(config: Any, prefix: str = "") -> Iterator[tuple[str, Any, dataclasses.Field]]:
+    """(dotted key, value, dataclass field) of every setting under ``config``, nested sections walked."""
+    for f in dataclasses.fields(config):
+        value, key = getattr(config, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            yield from _leaf_fields(value, key + ".")
+        else:
+            yield key, value, f
+
+
+def keys_at_unhashed_default(config: Any) -> list[str]:
     """Dotted keys of the fields declared with ``field(metadata={"hash": "unless_default"})`` (or
     ``"checkpoint"``) whose value is their default: left out of every hash, so that adding such a setting
     (its default the behaviour before it existed) leaves the hashes of existing runs and checkpoints as
     they were."""
-    found: list[str] = []
-    for f in dataclasses.fields(config):
-        value, key = getattr(config, f.name), f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(value):
-            found.extend(keys_at_unhashed_default(value, key + "."))
-        elif f.metadata.get("hash") in ("unless_default", "checkpoint") and value == f.default:
-            found.append(key)
-    return found
+    return [key for key, value, f in _leaf_fields(config)
+            if f.metadata.get("hash") in ("unless_default", "checkpoint") and value == f.default]
 
 
-def hashed_file_contents(config: Any, prefix: str = "") -> dict[str, str]:
+def hashed_file_contents(config: Any) -> dict[str, str]:
     """dotted key -> digest of the file it names, for every set field declared with
     ``field(metadata={"hash": "contents"})`` (a user DeepSpeed JSON: its contents shape the training)."""
     found: dict[str, str] = {}
-    for f in dataclasses.fields(config):
-        value, key = getattr(config, f.name), f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(value):
-            found.update(hashed_file_contents(value, key + "."))
-        elif f.metadata.get("hash") == "contents" and value:
+    for key, value, f in _leaf_fields(config):
+        if f.metadata.get("hash") == "contents" and value:
             path = Path(str(value)).expanduser()
             try:
                 found[key] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
@@ -278,7 +279,7 @@ def hashed_file_contents(config: Any, prefix: str = "") -> dict[str, str]:
     return found
 
 
-def hashed_checkpoints(config: Any, prefix: str = "") -> dict[str, str]:
+def hashed_checkpoints(config: Any) -> dict[str, str]:
     """dotted key -> content identity of the LLaVA checkpoint it names, for every set field declared with
     ``field(metadata={"hash": "checkpoint"})`` (``recipe.init_from``: the weights a training starts from).
     The identity is the evaluator's (weights and processor files, memoised by size and mtime in the home's
@@ -286,12 +287,5 @@ def hashed_checkpoints(config: Any, prefix: str = "") -> dict[str, str]:
     from harness.evaluation.checkpoint import checkpoint_identity, checkpoint_named_by
     from harness.paths import home
 
-    found: dict[str, str] = {}
-    for f in dataclasses.fields(config):
-        value, key = getattr(config, f.name), f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(value):
-            found.update(hashed_checkpoints(value, key + "."))
-        elif f.metadata.get("hash") == "checkpoint" and value:
-            folder = checkpoint_named_by(key, value)
-            found[key] = checkpoint_identity(folder, memo_dir=home() / "eval_cache")[:16]
-    return found
+    return {key: checkpoint_identity(checkpoint_named_by(key, value), memo_dir=home() / "eval_cache")[:16]
+            for key, value, f in _leaf_fields(config) if f.metadata.get("hash") == "checkpoint" and value}
