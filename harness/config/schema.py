@@ -87,9 +87,17 @@ class DataConfig:
     # beside the scene build), each its own exchange record, added to the finetune mix; 0: none;
     # null (the default): SCENE_QUESTIONS_AUTO with data.train=scene, 0 with your own data.train
     scene_questions: Optional[int] = None
+    # a stage between align and finetune that trains the projector and the LLM on this data alone first
+    # (recipe.perceive_epochs epochs at the finetune stage's settings, every exchange its own sequence):
+    # "scene" (the colour, shape and exists questions of the scene world's short-answer question build), or
+    # a LLaVA JSON file / datasets folder; null (the default): no such stage, and left out of every hash
+    perceive: Optional[str] = field(default=None, metadata={"hash": "unless_default"})
 
     def __post_init__(self) -> None:
         self.seismic = seismic_setting(self.seismic)
+        if self.perceive is not None and self.perceive != "scene" and not Path(str(self.perceive)).expanduser().exists():
+            raise HarnessError(f"data.perceive={self.perceive} is neither scene nor an existing file or folder",
+                               "set data.perceive=scene, a LLaVA JSON file or a datasets folder, or drop it")
         if self.scene_questions is None:  # decided by data.train once the config is whole (scene_questions_choice)
             return
         if not (isinstance(self.scene_questions, int) and 0 <= self.scene_questions <= 32):

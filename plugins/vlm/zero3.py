@@ -65,6 +65,18 @@ def gathered(params: Iterable[Any], modifier_rank: Optional[int] = 0) -> Any:
     return deepspeed.zero.GatheredParameters(params, modifier_rank=modifier_rank)
 
 
+def copy_into(params: dict[str, Any], weights: dict[str, Any]) -> None:
+    """Write each whole tensor of ``weights`` into the parameter of ``params`` with its name, one parameter at a
+    time: under ZeRO-3 each is gathered, written on rank 0 and re-partitioned (collective: every rank calls it
+    with the same names), so no rank ever holds the whole model; without ZeRO-3 a plain copy."""
+    import torch
+
+    with torch.no_grad():
+        for name, tensor in weights.items():
+            with gathered([params[name]], modifier_rank=0):
+                params[name].data.copy_(tensor)
+
+
 @contextmanager
 def zero3_loading(ds_config: Optional[dict[str, Any]]) -> Iterator[None]:
     """Inside, transformers' ``from_pretrained`` builds models under ``deepspeed.zero.Init(ds_config)``.

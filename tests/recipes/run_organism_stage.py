@@ -121,7 +121,7 @@ def main() -> None:
     parser.add_argument("--export", action="store_true")
     args = parser.parse_args()
     from harness.model_folders import read_config
-    from harness_plugins.recipes.llava15.train import _load_align_weights
+    from harness_plugins.recipes.llava15.train import load_stage_weights
 
     info = distributed.setup()
     args.run_dir.mkdir(parents=True, exist_ok=True)
@@ -135,7 +135,7 @@ def main() -> None:
     if args.probe:
         probe(model, zero3_config, info.rank, args.run_dir)
     if args.align:
-        _load_align_weights(model, args.align)
+        load_stage_weights(model, args.align)
     data = samples(processor.tokenizer)
     result = run_stage(plan, model, data, processor.tokenizer.pad_token_id, args.run_dir / "finetune",
                        args.run_dir / "metrics.jsonl", resume=args.resume)

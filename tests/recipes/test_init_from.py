@@ -31,15 +31,6 @@ def _resolved(*overrides: str):
     return resolved
 
 
-def test_unset_it_leaves_every_hash_as_before_the_setting_existed():
-    default = _resolved()
-    before = default.as_dict()
-    del before["recipe"]["init_from"], before["recipe"]["loss_average"]  # both hashed only when set
-    from harness.config.resolve import config_hashes
-
-    assert default.hashes == config_hashes(before)
-
-
 def test_the_training_hash_follows_the_checkpoint_contents_and_path(tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
     a = _checkpoint(tmp_path / "a")

@@ -64,3 +64,18 @@ def test_an_edited_deepspeed_json_is_another_training(tmp_path):
     ds.write_text('{"gradient_clipping": 0.01}')
     (edited,) = resolve_cells((f"recipe.deepspeed_config={ds}",), multirun=False)
     assert first.hashes["training"] != edited.hashes["training"]
+
+
+# Settings added after checkpoints existed, each at the behaviour before it: none may change an existing hash.
+ADDED_LATER = ("recipe.loss_average", "recipe.init_from", "recipe.perceive_epochs", "recipe.perceive_lr", "data.perceive")
+
+
+def test_settings_added_later_leave_every_hash_as_before_they_existed():
+    from harness.config.resolve import config_hashes
+
+    (default,) = resolve_cells(("backbone=llama3",), multirun=False)
+    before = default.as_dict()
+    for key in ADDED_LATER:  # the tree as it was hashed before these settings existed
+        section, leaf = key.split(".")
+        del before[section][leaf]
+    assert default.hashes == config_hashes(before)

@@ -140,6 +140,33 @@ def test_init_from_starts_the_finetune_from_every_weight_of_the_checkpoint_and_s
     assert not (second.parent / "align").exists()
 
 
+def test_data_perceive_trains_a_stage_between_align_and_finetune_and_the_finetune_starts_from_it(trained, llava_json):
+    """The perceive stage trains projector and LLM on its data after align (at its own learning rate); at a
+    finetune learning rate of 1e-12 the export must equal what perceive trained (not align's projector, which
+    perceive moved)."""
+    from safetensors.torch import load_file
+    from transformers import LlavaForConditionalGeneration
+
+    home, overrides, _, _ = trained
+    data = llava_json[0].split("=", 1)[1]
+    done = _harness(["train", *overrides, f"data.perceive={data}", "recipe.perceive_epochs=1", "recipe.perceive_lr=1e-3",
+                     "recipe.finetune.lr=1e-12", "recipe.finetune.max_steps=1"], home)
+    export = Path(done.stdout.strip().split()[-1])
+    run_dir = export.parent
+    summary = json.loads((run_dir / "training_summary.json").read_text())["stages"]
+    assert list(summary) == ["align", "perceive", "finetune"] and summary["perceive"]["steps"] == 3  # 24 exchanges / 8
+    assert {json.loads(line)["stage"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()} == {
+        "align", "perceive", "finetune"}
+    perceived = load_file(str(run_dir / "perceive" / "trainable.safetensors"))
+    assert any(k.startswith("model.language_model.") for k in perceived)  # the LLM trained too
+    exported = LlavaForConditionalGeneration.from_pretrained(export).state_dict()
+    assert max((perceived[k] - exported[k]).abs().max().item() for k in perceived) < 1e-6
+    projector = "model.multi_modal_projector.linear_2.weight"
+    aligned = load_file(str(run_dir / "align" / "trainable.safetensors"))
+    assert (aligned[projector] - perceived[projector]).abs().max().item() > 1e-4
+    assert "perceive stage: train.json, 24 exchanges" in (export / "README.md").read_text()
+
+
 def test_harness_train_killed_in_finetune_resumes_to_the_same_losses(organisms, llava_json, tmp_path):
     import signal
     import time

@@ -52,6 +52,8 @@ def test_default_settings_pass_for_one_and_two_processes():
     (("recipe.align.micro_batch=0",), "recipe.align.micro_batch=0 is invalid"),
     (("recipe.finetune.max_steps=0",), "recipe.finetune.max_steps=0 is invalid"),
     (("recipe.zero_stage=4",), "recipe.zero_stage=4 is invalid"),
+    (("recipe.perceive_epochs=0",), "recipe.perceive_epochs=0.0 is invalid"),
+    (("recipe.perceive_lr=-1",), "recipe.perceive_lr=-1.0 is invalid"),
     (("recipe.align.global_batch=30",), "recipe.align.global_batch=30 is not a multiple of micro_batch x world size"),
     (("recipe.precision=bf16",), "recipe.precision=bf16 needs a GPU"),
     (("recipe.offload=optimizer_and_params", "recipe.zero_stage=2"), "needs ZeRO-3"),

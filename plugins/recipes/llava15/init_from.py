@@ -60,7 +60,7 @@ def load_into(model: Any, path: Path) -> None:
     from transformers import LlavaForConditionalGeneration
 
     from harness.model_folders import load_pretrained
-    from harness_plugins.vlm.zero3 import gathered
+    from harness_plugins.vlm.zero3 import copy_into
 
     source = load_pretrained(lambda: LlavaForConditionalGeneration.from_pretrained(path, dtype=torch.float32),
                              path, KEY)
@@ -71,7 +71,4 @@ def load_into(model: Any, path: Path) -> None:
         if name not in weights or tuple(weights[name].shape) != shape:
             found = tuple(weights[name].shape) if name in weights else "nothing"
             raise HarnessError(f"{KEY}={path} does not fit this model: {name} is {shape} here, {found} there", FIX)
-    with torch.no_grad():
-        for name, param in params.items():  # one at a time: under ZeRO-3 no rank ever holds the whole model
-            with gathered([param], modifier_rank=0):
-                param.data.copy_(weights[name])
+    copy_into(params, {name: weights[name] for name in params})

@@ -16,7 +16,7 @@ whole (seeded, by modality length when the stage groups by it). The align stage 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -60,11 +60,13 @@ class ExchangeRecords:
     """Each record's exchanges (human turn, gpt turn) as records of their own, the image with each:
     record ``id`` gives ``id/0``, ``id/1``, ...; ``<image>`` opens every human turn that lacks it."""
 
-    def __init__(self, records: Any):
+    def __init__(self, records: Any, keep: Optional[Callable[[int, int], bool]] = None):
+        """``keep(i, k)``: whether exchange k of record i is one (all of them when None)."""
         from harness_plugins.recipes.llava15.samples import text_rows
 
         self.records, self.rows = records, list(text_rows(records))
-        self.index = [(i, k) for i, (turns, _) in enumerate(self.rows) for k in range(len(turns) // 2)]
+        self.index = [(i, k) for i, (turns, _) in enumerate(self.rows) for k in range(len(turns) // 2)
+                      if keep is None or keep(i, k)]
 
     def __len__(self) -> int:
         return len(self.index)
@@ -90,7 +92,7 @@ class ExchangeRecords:
         may pack them); an exchange without an image stays alone."""
         groups: list[list[int]] = []
         for n, (i, k) in enumerate(self.index):
-            if k and self.rows[i][1]:
+            if n and self.index[n - 1][0] == i and self.rows[i][1]:
                 groups[-1].append(n)
             else:
                 groups.append([n])

@@ -135,3 +135,38 @@ def with_scene_questions(instruct: Any, cfg: Any, on_bad_row: str, scene_sizes: 
     questions = LoadedData(records=ExchangeRecords(load_dataset_folder(folder / QUESTIONS_SPLIT, on_bad_row)))
     mixed = LoadedData(records=MixedRecords([instruct, questions]), skipped=instruct.skipped, source=instruct.source)
     return mixed, f"; {len(questions)} short-answer questions ({k} per instruct image, one exchange each)"
+
+
+def perceive_records(cfg: Any, scene_sizes: Any = None) -> tuple[Any, str]:
+    """(the records of the perceive stage ``data.perceive`` names, every exchange its own record with the
+    image; a description), or (None, "") when it is unset. ``scene``: the colour, shape and exists exchanges of
+    the scene world's short-answer question build (``data.scene_questions`` per instruct image; 8 when that is
+    0), which shares no image with an evaluation or validation split."""
+    from harness_plugins.data.loader import load_dataset_folder, load_training_data
+    from harness_plugins.data.records import LoadedData
+    from harness_plugins.recipes.llava15.mix import ExchangeRecords
+
+    from harness.config.schema import SCENE_QUESTIONS_AUTO, scene_questions_choice
+
+    setting, on_bad_row = cfg.data.perceive, getattr(cfg.data.on_bad_row, "value", cfg.data.on_bad_row)
+    if setting is None:
+        return None, ""
+    if setting != "scene":
+        loaded = load_training_data(setting, cfg.data.image_root, on_bad_row)
+        records = LoadedData(records=ExchangeRecords(loaded), skipped=loaded.skipped, source=loaded.source)
+        return records, f"; perceive stage: {Path(setting).name}, {len(records)} exchanges"
+    import datasets
+
+    from harness_plugins.scene.dataset import QUESTIONS_SPLIT, default_root, ensure_question_data
+    from harness_plugins.scene.language import PERCEPTION_TYPES
+
+    k = scene_questions_choice(cfg.data) or SCENE_QUESTIONS_AUTO
+    folder = ensure_question_data(default_root(), int(cfg.data.scene_seed), k, scene_sizes) / QUESTIONS_SPLIT
+    loaded = load_dataset_folder(folder, on_bad_row)
+    qtypes = datasets.load_from_disk(str(folder))["qtypes"]
+    if len(qtypes) != len(loaded):
+        raise HarnessError(f"{folder} has rows that do not load ({len(qtypes) - len(loaded)})",
+                           "delete the folder; the next run rebuilds it")
+    records = LoadedData(records=ExchangeRecords(loaded, keep=lambda i, j: qtypes[i][j] in PERCEPTION_TYPES),
+                         source=loaded.source)
+    return records, f"; perceive stage: {len(records)} {'/'.join(PERCEPTION_TYPES)} questions ({k} per instruct image)"

@@ -33,7 +33,7 @@ KEEP_CHECKPOINTS = 2
 class StagePlan:
     """Everything one stage needs, resolved from the recipe settings."""
 
-    name: str  # "align" or "finetune"
+    name: str  # "align", "perceive" or "finetune"
     lr: float
     global_batch: int
     micro_batch: int
@@ -56,6 +56,12 @@ class StagePlan:
     group_by_modality_length: bool = False  # LLaVA's length-grouped sampler (order.py)
     pack: int = 1  # single-exchange samples of one image per sequence (pack.py); the caller packs them
     stop_after_step: Optional[int] = None  # for tests and debugging: leave after this step
+    settings: str = ""  # the recipe.<section> its settings come from, when not its name (perceive: finetune)
+
+    @property
+    def key(self) -> str:
+        """``recipe.<key>.*`` holds this stage's settings: what an error message tells the user to change."""
+        return self.settings or self.name
 
 
 @dataclass
@@ -211,7 +217,7 @@ def _oom_error(plan: StagePlan) -> HarnessError:
     return HarnessError(
         f"out of memory in stage {plan.name} (micro_batch {plan.micro_batch}, ZeRO-{plan.zero_stage}, "
         f"gradient_checkpointing {plan.gradient_checkpointing}, offload {plan.offload})",
-        f"lower recipe.{plan.name}.micro_batch (global_batch stays, accumulation grows), or set "
+        f"lower recipe.{plan.key}.micro_batch (global_batch stays, accumulation grows), or set "
         "recipe.gradient_checkpointing=true, recipe.max_length lower, recipe.zero_stage=3 or recipe.offload=optimizer",
     )
 
@@ -222,14 +228,14 @@ def _nan_error(plan: StagePlan, loss: float, step: int, last_good: Optional[Path
              else "no checkpoint of this stage yet, so a rerun starts the stage from step 0")
     return HarnessError(
         f"stage {plan.name}: loss became {loss} at step {step}; {where}",
-        f"likely causes: learning rate too high (recipe.{plan.name}.lr={plan.lr}) or fp16 overflow "
+        f"likely causes: learning rate too high (recipe.{plan.key}.lr={plan.lr}) or fp16 overflow "
         "(use recipe.precision=bf16 or fp32)",
     )
 
 
 def stage_deepspeed_config(plan: StagePlan, world_size: int, on_gpu: bool, hidden_size: Optional[int]) -> dict[str, Any]:
     """The DeepSpeed config a stage runs with (generated, the user's JSON merged over it, the recipe's lr)."""
-    ds_config = dsconfig.stage_config(stage=plan.name, global_batch=plan.global_batch, micro_batch=plan.micro_batch,
+    ds_config = dsconfig.stage_config(stage=plan.key, global_batch=plan.global_batch, micro_batch=plan.micro_batch,
                                       world_size=world_size, zero_stage=plan.zero_stage, precision=plan.precision,
                                       offload=plan.offload, user_path=plan.deepspeed_config, on_gpu=on_gpu,
                                       hidden_size=hidden_size)

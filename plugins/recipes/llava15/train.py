@@ -1,5 +1,9 @@
 """The LLaVA-1.5 recipe end to end: align, then finetune, then a Hugging Face export.
 
+With ``data.perceive`` a perceive stage runs between them (projector and LLM on that data alone, at the
+finetune stage's settings: a LLaVA-OneVision-style stage 1.5); with ``recipe.init_from`` there is no align
+stage and the first stage starts from that checkpoint's weights.
+
 ``train(resolved, run_dir)`` is what ``harness train`` and ``harness run`` call. It trains in
 ``run_dir`` (claimed for this training hash), resumes with ``resume=true`` from the last DeepSpeed
 checkpoint of the unfinished stage, and returns the exported checkpoint folder.
@@ -17,7 +21,9 @@ from harness_plugins.recipes.llava15 import distributed, init_from, rundir
 from harness_plugins.recipes.llava15.stage import StagePlan, StageResult, run_stage
 from harness_plugins.recipes.llava15.validate import resolve_precision, validate
 
-STAGES = ("align", "finetune")
+STAGES = ("align", "perceive", "finetune")  # in training order; perceive only with data.perceive
+SEED_OFFSETS = {"align": 0, "finetune": 1, "perceive": 2}  # finetune keeps the seed it had before perceive existed
+TRAINED = "trainable.safetensors"  # what a stage hands the next: its trained weights, in the stage's folder
 EXPORT = "model"  # the HF checkpoint folder inside the run directory
 SUMMARY = "training_summary.json"
 
@@ -26,27 +32,33 @@ def _value(x: Any) -> Any:
     return getattr(x, "value", x)
 
 
-def stage_plans(recipe: Any, seed: int, on_gpu: bool) -> list[StagePlan]:
-    """The stages from the typed recipe settings (``recipe.zero_stage`` overrides both): align and finetune,
-    finetune alone when ``recipe.init_from`` names the checkpoint it starts from.
+def stage_plans(recipe: Any, seed: int, on_gpu: bool, perceive: bool = False) -> list[StagePlan]:
+    """The stages from the typed recipe settings (``recipe.zero_stage`` overrides every one): align, then
+    perceive when ``perceive`` (``data.perceive`` is set), then finetune; no align when ``recipe.init_from``
+    names the checkpoint the next stage starts from.
 
     The settings are assumed valid (:func:`validate.validate` ran); only the precision is resolved here.
+    The perceive stage takes the finetune stage's settings, with ``recipe.perceive_epochs`` epochs, the
+    learning rate ``recipe.perceive_lr`` when set, and no packing or step cap; each stage's seed is the run's plus its own offset (align 0, finetune 1, perceive 2).
     """
     precision = resolve_precision(_value(recipe.precision), on_gpu)
     lora = recipe.lora
     plans = []
     for name in STAGES:
-        if name == "align" and recipe.init_from:
-            continue  # the projector it would train comes from the checkpoint
-        s = getattr(recipe, name)
+        if (name == "align" and recipe.init_from) or (name == "perceive" and not perceive):
+            continue  # align's projector comes from the checkpoint; no perceive data
+        key = "finetune" if name == "perceive" else name
+        s = getattr(recipe, key)
         plans.append(StagePlan(
-            name=name, lr=float(s.lr), global_batch=s.global_batch, micro_batch=s.micro_batch,
-            train_llm=name == "finetune", zero_stage=recipe.zero_stage if recipe.zero_stage is not None else s.zero_stage,
-            epochs=s.epochs, max_steps=s.max_steps, warmup_ratio=recipe.warmup_ratio, schedule=recipe.schedule, weight_decay=recipe.weight_decay,
+            name=name, settings=key, lr=float(recipe.perceive_lr or s.lr if name == "perceive" else s.lr), global_batch=s.global_batch, micro_batch=s.micro_batch,
+            train_llm=name != "align", zero_stage=recipe.zero_stage if recipe.zero_stage is not None else s.zero_stage,
+            epochs=recipe.perceive_epochs if name == "perceive" else s.epochs,
+            max_steps=None if name == "perceive" else s.max_steps, warmup_ratio=recipe.warmup_ratio,
+            schedule=recipe.schedule, weight_decay=recipe.weight_decay,
             precision=precision, offload=_value(recipe.offload), gradient_checkpointing=recipe.gradient_checkpointing,
-            checkpoint_every=recipe.checkpoint_every, seed=seed + STAGES.index(name),
+            checkpoint_every=recipe.checkpoint_every, seed=seed + SEED_OFFSETS[name],
             deepspeed_config=recipe.deepspeed_config, fused_loss=recipe.fused_loss, loss_average=recipe.loss_average,
-            group_by_modality_length=s.group_by_modality_length, pack=s.pack,
+            group_by_modality_length=s.group_by_modality_length, pack=1 if name == "perceive" else s.pack,
             lora={"r": lora.r, "alpha": lora.alpha, "dropout": lora.dropout} if lora.enabled and name == "finetune" else None,
         ))
     return plans
@@ -72,19 +84,18 @@ def _claim(resolved: Any, run_dir: Path, resume: bool, info: distributed.DistInf
     return state or rundir.RunState(resolved.hashes["training"], "running", [])
 
 
-def _load_align_weights(model: Any, path: Path) -> None:
-    """Stage 1's trained weights (the projector) into the stage-2 model; under ZeRO-3 they are gathered,
-    loaded on rank 0 and re-partitioned (collective)."""
+def load_stage_weights(model: Any, path: Path) -> None:
+    """The weights an earlier stage trained (``<stage>/trainable.safetensors``: align's projector, perceive's
+    projector and LLM) into the next stage's model, one parameter at a time (collective under ZeRO-3)."""
     from harness_plugins.recipes.llava15.export import load_safetensors
-    from harness_plugins.vlm.zero3 import gathered
+    from harness_plugins.vlm.zero3 import copy_into
 
     weights = load_safetensors(path)
     params = dict(model.named_parameters())
     missing = set(weights) - set(params)
     if missing:
         raise HarnessError(f"{path} does not fit this model ({sorted(missing)[:3]})", "the run directory is damaged; start a new one")
-    with gathered([params[name] for name in weights], modifier_rank=0):
-        model.load_state_dict(weights, strict=False)
+    copy_into(params, weights)
 
 
 def _stage_configs(plans: list[StagePlan], parts: Any, info: distributed.DistInfo) -> dict[str, dict[str, Any]]:
@@ -104,25 +115,28 @@ def _partitioned_under(ds_config: dict[str, Any]) -> Optional[dict[str, Any]]:
 
 
 def train(resolved: Any, run_dir: Path) -> Path:
-    """Train both stages in ``run_dir`` and export; returns the exported Hugging Face checkpoint folder.
+    """Train the stages in ``run_dir`` and export; returns the exported Hugging Face checkpoint folder.
 
-    Align is recorded as done once its projector is saved; finetune only once the export is written,
-    so a run killed during the export redoes just the export on resume.
+    A stage before the last is recorded as done once its trained weights are saved (align: the projector;
+    perceive: projector and LLM); finetune only once the export is written, so a run killed during the
+    export redoes just the export on resume.
     """
-    from harness_plugins.recipes.llava15.parts import build_parts, training_records
+    from harness_plugins.recipes.llava15.parts import build_parts, perceive_records, training_records
 
     cfg, run_dir = resolved.config, Path(run_dir)
     # Every setting (batch arithmetic, the DeepSpeed JSON...) fails here, before any work or write.
     validate(cfg, int(os.environ.get("WORLD_SIZE", "1")))
     info = distributed.setup()
-    plans = stage_plans(cfg.recipe, cfg.seed, on_gpu=info.device.startswith("cuda"))
+    plans = stage_plans(cfg.recipe, cfg.seed, on_gpu=info.device.startswith("cuda"), perceive=cfg.data.perceive is not None)
     rundir.check(run_dir, resolved.hashes["training"], bool(cfg.resume))  # a finished or foreign dir: before any loading
     # Everything that can fail on bad input (weights, tokenizer, data) runs before the run dir is claimed.
     parts = build_parts(cfg, info.device)
     align_records, finetune_records, data_desc = training_records(cfg)
-    records = {"align": align_records, "finetune": finetune_records}
+    perceive, perceive_desc = perceive_records(cfg)
+    records = {"align": align_records, "perceive": perceive, "finetune": finetune_records}
+    data_desc += perceive_desc
     if cfg.recipe.init_from:  # the model card says where the weights began
-        data_desc += f"; the finetune started from {init_from.folder(cfg.recipe.init_from)} (no align stage)"
+        data_desc += f"; training started from {init_from.folder(cfg.recipe.init_from)} (no align stage)"
     configs = _stage_configs(plans, parts, info)
     first_model = parts.build_model(configs[plans[0].name])
     fresh = not run_dir.exists()
@@ -139,7 +153,7 @@ def train(resolved: Any, run_dir: Path) -> Path:
 def _has_progress(run_dir: Path) -> bool:
     from harness_plugins.recipes.llava15.stage import latest_tag
 
-    return (run_dir / "align" / "trainable.safetensors").exists() or any(latest_tag(run_dir / s) for s in STAGES)
+    return any((run_dir / s / TRAINED).exists() or latest_tag(run_dir / s) for s in STAGES)
 
 
 def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], configs: dict[str, dict[str, Any]],
@@ -156,7 +170,7 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], configs:
     summaries = read_summaries(run_dir)
 
     result: Optional[StageResult] = None
-    for plan in plans:
+    for i, plan in enumerate(plans):
         if plan.name in state.stages_done:
             continue
         samples = RenderedSamples(
@@ -170,11 +184,11 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], configs:
         if first_model is not None and _partitioned_under(ds_config) != _partitioned_under(configs[plans[0].name]):
             first_model = None  # built for the first stage, which resume skipped, and this one builds differently
         model, first_model = first_model if first_model is not None else parts.build_model(ds_config), None
-        if plan.name == "finetune" and cfg.recipe.init_from:
+        if i > 0:  # every stage after the first starts from what the one before it trained
+            load_stage_weights(model, run_dir / plans[i - 1].name / TRAINED)
+        elif cfg.recipe.init_from:
             init_from.load_into(model, init_from.folder(cfg.recipe.init_from))
             extra = extra | {"init_from": str(init_from.folder(cfg.recipe.init_from))}
-        elif plan.name == "finetune":
-            _load_align_weights(model, run_dir / "align" / "trainable.safetensors")
         result = run_stage(plan, model, samples, parts.pad_id, run_dir / plan.name, run_dir / "metrics.jsonl",
                            resume=bool(cfg.resume), ds_config=ds_config)
         if result.losses or plan.name not in summaries:
@@ -182,15 +196,16 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], configs:
             # truncation: over the samples this process rendered (all of them after a whole epoch)
             summaries[plan.name] = (result.summary() | {"world_size": info.world_size, "device": info.device} | extra
                                     | {"truncation": rendered.truncation()})
-        if plan.name == "align":
+        last = plan is plans[-1]
+        if not last:
             weights = gathered_state_dict(result.engine, trainable_only=True)
             if info.is_main:
-                save_safetensors(weights, run_dir / "align" / "trainable.safetensors")
+                save_safetensors(weights, run_dir / plan.name / TRAINED)
             result.engine.destroy()
             result = None
         if info.is_main:
             _write_summaries(run_dir, summaries)
-            if plan.name == "align":
+            if not last:
                 state.stages_done.append(plan.name)
                 state.save(run_dir)
         distributed.barrier()

@@ -74,6 +74,10 @@ def _check_recipe(recipe: Any) -> None:
              "a positive integer")
     _require(recipe.loss_average in AVERAGES, "recipe.loss_average", recipe.loss_average,
              "token (every supervised token once, LLaVA-1.5's) or exchange (every answer once)")
+    _require(_is_number(recipe.perceive_epochs) and recipe.perceive_epochs > 0, "recipe.perceive_epochs",
+             recipe.perceive_epochs, "a finite positive number")
+    _require(recipe.perceive_lr is None or (_is_number(recipe.perceive_lr) and recipe.perceive_lr > 0),
+             "recipe.perceive_lr", recipe.perceive_lr, "a finite positive number or null (the finetune's)")
     _require(_is_int(recipe.checkpoint_every) and recipe.checkpoint_every >= 1, "recipe.checkpoint_every",
              recipe.checkpoint_every, "a positive integer (optimizer steps between checkpoints)")
     _require(recipe.zero_stage is None or (_is_int(recipe.zero_stage) and recipe.zero_stage in (0, 1, 2, 3)),
