@@ -1,12 +1,13 @@
-"""Starting the finetune stage from an exported VLM (``recipe.init_from``).
+"""Starting a training from an exported VLM (``recipe.init_from``).
 
 LLaVA's own practice for continued finetuning (its "finetune on custom data" starts from a released
 LLaVA-1.5 checkpoint) and what a curriculum needs: one training's export, every weight of it (projector,
-LLM, the frozen vision tower), is where the next training's finetune begins. The align stage is then
-skipped, since its only product, the projector, comes from the checkpoint.
+LLM, the frozen vision tower), is where the next training's first stage after align begins (the finetune,
+or the perceive stage with ``data.perceive``). The align stage is then skipped, since its only product, the
+projector, comes from the checkpoint.
 
 :func:`check` runs in the recipe's ``validate`` (no model is loaded); :func:`load_into` loads the weights
-into the finetune stage's freshly composed model, also under ZeRO-3.
+into that stage's freshly composed model, also under ZeRO-3.
 """
 from __future__ import annotations
 

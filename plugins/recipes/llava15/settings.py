@@ -74,7 +74,7 @@ class Llava15Settings:
     # or "exchange" (every answer once, its tokens sharing its weight); at "token" it is left out of the
     # training hash, so checkpoints trained before the setting existed keep theirs
     loss_average: str = field(default="token", metadata={"hash": "unless_default"})
-    # an exported VLM whose weights (projector and LLM) start the finetune stage, the align stage then skipped:
+    # an exported VLM whose weights (projector and LLM) start the first stage after align, align then skipped:
     # a run's model/ folder, a harness run directory, or any LLaVA checkpoint of the same backbone and vision
     # (continued finetuning, a curriculum). Hashed by the checkpoint's contents; unset, left out of the hash
     init_from: Optional[str] = field(default=None, metadata={"hash": "checkpoint"})
