@@ -39,7 +39,8 @@ def stage_plans(recipe: Any, seed: int, on_gpu: bool, perceive: bool = False) ->
 
     The settings are assumed valid (:func:`validate.validate` ran); only the precision is resolved here.
     The perceive stage takes the finetune stage's settings, with ``recipe.perceive_epochs`` epochs, the
-    learning rate ``recipe.perceive_lr`` when set, and no packing or step cap; each stage's seed is the run's plus its own offset (align 0, finetune 1, perceive 2).
+    learning rate ``recipe.perceive_lr`` when set, and no packing or step cap; each stage's seed is the
+    run's plus its own offset (align 0, finetune 1, perceive 2).
     """
     precision = resolve_precision(_value(recipe.precision), on_gpu)
     lora = recipe.lora
@@ -49,16 +50,17 @@ def stage_plans(recipe: Any, seed: int, on_gpu: bool, perceive: bool = False) ->
             continue  # align's projector comes from the checkpoint; no perceive data
         key = "finetune" if name == "perceive" else name
         s = getattr(recipe, key)
+        own = dict(lr=float(s.lr), epochs=s.epochs, max_steps=s.max_steps, pack=s.pack)
+        if name == "perceive":  # the finetune's settings but these
+            own.update(lr=float(recipe.perceive_lr or s.lr), epochs=recipe.perceive_epochs, max_steps=None, pack=1)
         plans.append(StagePlan(
-            name=name, settings=key, lr=float(recipe.perceive_lr or s.lr if name == "perceive" else s.lr), global_batch=s.global_batch, micro_batch=s.micro_batch,
+            name=name, settings=key, global_batch=s.global_batch, micro_batch=s.micro_batch, **own,
             train_llm=name != "align", zero_stage=recipe.zero_stage if recipe.zero_stage is not None else s.zero_stage,
-            epochs=recipe.perceive_epochs if name == "perceive" else s.epochs,
-            max_steps=None if name == "perceive" else s.max_steps, warmup_ratio=recipe.warmup_ratio,
-            schedule=recipe.schedule, weight_decay=recipe.weight_decay,
+            warmup_ratio=recipe.warmup_ratio, schedule=recipe.schedule, weight_decay=recipe.weight_decay,
             precision=precision, offload=_value(recipe.offload), gradient_checkpointing=recipe.gradient_checkpointing,
             checkpoint_every=recipe.checkpoint_every, seed=seed + SEED_OFFSETS[name],
             deepspeed_config=recipe.deepspeed_config, fused_loss=recipe.fused_loss, loss_average=recipe.loss_average,
-            group_by_modality_length=s.group_by_modality_length, pack=1 if name == "perceive" else s.pack,
+            group_by_modality_length=s.group_by_modality_length,
             lora={"r": lora.r, "alpha": lora.alpha, "dropout": lora.dropout} if lora.enabled and name == "finetune" else None,
         ))
     return plans
@@ -135,14 +137,16 @@ def train(resolved: Any, run_dir: Path) -> Path:
     perceive, perceive_desc = perceive_records(cfg)
     records = {"align": align_records, "perceive": perceive, "finetune": finetune_records}
     data_desc += perceive_desc
-    if cfg.recipe.init_from:  # the model card says where the weights began
-        data_desc += f"; training started from {init_from.folder(cfg.recipe.init_from)} (no align stage)"
+    start = init_from.folder(cfg.recipe.init_from) if cfg.recipe.init_from else None
+    if start is not None:  # the model card says where the weights began
+        data_desc += f"; training started from {start} (no align stage)"
     configs = _stage_configs(plans, parts, info)
     first_model = parts.build_model(configs[plans[0].name])
     fresh = not run_dir.exists()
     state = _claim(resolved, run_dir, bool(cfg.resume), info)
     try:
-        return _train_stages(resolved, run_dir, plans, configs, state, parts, records, data_desc, first_model, info)
+        return _train_stages(resolved, run_dir, plans, configs, state, parts, records, data_desc, first_model, info,
+                             start)
     except BaseException:
         # A first try that stopped before its first DeepSpeed checkpoint has nothing to resume: leave no folder.
         if fresh and info.is_main and not _has_progress(run_dir):
@@ -158,7 +162,7 @@ def _has_progress(run_dir: Path) -> bool:
 
 def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], configs: dict[str, dict[str, Any]],
                   state: rundir.RunState, parts: Any, records: dict[str, Any], data_desc: str, first_model: Any,
-                  info: distributed.DistInfo) -> Path:
+                  info: distributed.DistInfo, start: Optional[Path] = None) -> Path:
     import torch
 
     from harness_plugins.recipes.llava15.export import (
@@ -186,9 +190,9 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], configs:
         model, first_model = first_model if first_model is not None else parts.build_model(ds_config), None
         if i > 0:  # every stage after the first starts from what the one before it trained
             load_stage_weights(model, run_dir / plans[i - 1].name / TRAINED)
-        elif cfg.recipe.init_from:
-            init_from.load_into(model, init_from.folder(cfg.recipe.init_from))
-            extra = extra | {"init_from": str(init_from.folder(cfg.recipe.init_from))}
+        elif start is not None:  # recipe.init_from
+            init_from.load_into(model, start)
+            extra = extra | {"init_from": str(start)}
         result = run_stage(plan, model, samples, parts.pad_id, run_dir / plan.name, run_dir / "metrics.jsonl",
                            resume=bool(cfg.resume), ds_config=ds_config)
         if result.losses or plan.name not in summaries:
