@@ -90,14 +90,13 @@ class DataConfig:
     # a stage between align and finetune that trains the projector and the LLM on this data alone first
     # (recipe.perceive_epochs epochs at the finetune stage's settings, every exchange its own sequence):
     # "scene" (the colour, shape and exists questions of the scene world's short-answer question build), or
-    # a LLaVA JSON file / datasets folder; null (the default): no such stage, and left out of every hash
+    # a LLaVA JSON file / datasets folder; null (the default; also none, off, false): no such stage, and left
+    # out of every hash
     perceive: Optional[str] = field(default=None, metadata={"hash": "unless_default"})
 
     def __post_init__(self) -> None:
         self.seismic = seismic_setting(self.seismic)
-        if self.perceive is not None and self.perceive != "scene" and not Path(str(self.perceive)).expanduser().exists():
-            raise HarnessError(f"data.perceive={self.perceive} is neither scene nor an existing file or folder",
-                               "set data.perceive=scene, a LLaVA JSON file or a datasets folder, or drop it")
+        self.perceive = perceive_setting(self.perceive)
         if self.scene_questions is None:  # decided by data.train once the config is whole (scene_questions_choice)
             return
         if not (isinstance(self.scene_questions, int) and 0 <= self.scene_questions <= 32):
@@ -116,6 +115,21 @@ def scene_questions_choice(data: Any) -> int:
     if k is None:
         return SCENE_QUESTIONS_AUTO if data.train == "scene" else 0
     return int(k)
+
+
+def perceive_setting(value: Any) -> Optional[str]:
+    """``data.perceive`` in its one spelling: "scene", an existing file or folder, or None (no perceive stage;
+    also for none, off, false and null)."""
+    text = "none" if value is None else str(value).strip()
+    if text.lower() in ("none", "off", "false", "null"):
+        return None
+    if text.lower() == "scene":
+        return "scene"
+    if text and Path(text).expanduser().exists():
+        return text
+    raise HarnessError(f"data.perceive={text!r} is neither scene, none nor an existing file or folder",
+                       "set data.perceive=scene (the scene world's perception questions), none (no perceive stage), "
+                       "a LLaVA JSON file or a datasets folder")
 
 
 def seismic_setting(value: Any) -> str:

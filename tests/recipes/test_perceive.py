@@ -67,19 +67,28 @@ def test_kept_exchanges_group_by_their_own_record_only():
 
 
 def test_the_stage_runs_between_align_and_finetune_at_the_finetune_settings():
-    (resolved,) = resolve_cells(("backbone=llama3", "data.perceive=scene", "recipe.perceive_epochs=2"), multirun=False)
+    (resolved,) = resolve_cells(("backbone=llama3", "data.perceive=scene", "recipe.perceive_epochs=2",
+                                 "recipe.perceive_max_steps=5"), multirun=False)
     plans = stage_plans(resolved.config.recipe, seed=7, on_gpu=False, perceive=True)
     align, perceive, finetune = plans
     assert [p.name for p in plans] == ["align", "perceive", "finetune"]
     assert (perceive.lr, perceive.global_batch, perceive.epochs, perceive.pack, perceive.train_llm, perceive.key) == (
         finetune.lr, finetune.global_batch, 2.0, 1, True, "finetune")
+    assert (perceive.max_steps, finetune.max_steps, finetune.pack) == (5, None, 8)  # its own cap; the mix packs
     assert (align.seed, finetune.seed, perceive.seed) == (7, 8, 9)  # finetune's seed as without the stage
     (default,) = resolve_cells(("backbone=llama3",), multirun=False)
     assert resolved.hashes["training"] != default.hashes["training"]
+
+
+@pytest.mark.parametrize("off", ["none", "off", "false", "null"])
+def test_every_spelling_of_no_stage_is_the_default_training(off):
+    (default,) = resolve_cells(("backbone=llama3",), multirun=False)
+    (spelled,) = resolve_cells(("backbone=llama3", f"data.perceive={off}"), multirun=False)
+    assert spelled.config.data.perceive is None and spelled.hashes == default.hashes
 
 
 def test_a_perceive_path_that_does_not_exist_is_one_line_and_exit_2(tmp_path):
     done = run_cli(["run", "task=vqa", "backbone=llama3", f"data.perceive={tmp_path / 'none.json'}", "--dry-run"],
                    home=tmp_path / "home")
     assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
-    assert "data.perceive=" in done.stderr and "neither scene nor an existing file or folder" in done.stderr
+    assert "data.perceive=" in done.stderr and "neither scene, none nor an existing file or folder" in done.stderr

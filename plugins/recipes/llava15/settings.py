@@ -78,10 +78,11 @@ class Llava15Settings:
     # a run's model/ folder, a harness run directory, or any LLaVA checkpoint of the same backbone and vision
     # (continued finetuning, a curriculum). Hashed by the checkpoint's contents; unset, left out of the hash
     init_from: Optional[str] = field(default=None, metadata={"hash": "checkpoint"})
-    # epochs of the perceive stage (on when data.perceive is set; the finetune stage's other settings, every
+    # epochs of the perceive stage (on when data.perceive names data; the finetune stage's other settings, every
     # exchange its own sequence); at its default left out of the hash
     perceive_epochs: float = field(default=6.0, metadata={"hash": "unless_default"})
     perceive_lr: Optional[float] = field(default=None, metadata={"hash": "unless_default"})  # None: the finetune's
+    perceive_max_steps: Optional[int] = field(default=None, metadata={"hash": "unless_default"})  # None: no cap
 
 
 # Dotted overrides of the settings above. "organism" is picked automatically for tiny backbones so

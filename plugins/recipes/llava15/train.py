@@ -39,7 +39,7 @@ def stage_plans(recipe: Any, seed: int, on_gpu: bool, perceive: bool = False) ->
 
     The settings are assumed valid (:func:`validate.validate` ran); only the precision is resolved here.
     The perceive stage takes the finetune stage's settings, with ``recipe.perceive_epochs`` epochs, the
-    learning rate ``recipe.perceive_lr`` when set, and no packing or step cap; each stage's seed is the
+    learning rate ``recipe.perceive_lr`` when set, the step cap ``recipe.perceive_max_steps``, and no packing; each stage's seed is the
     run's plus its own offset (align 0, finetune 1, perceive 2).
     """
     precision = resolve_precision(_value(recipe.precision), on_gpu)
@@ -52,7 +52,8 @@ def stage_plans(recipe: Any, seed: int, on_gpu: bool, perceive: bool = False) ->
         s = getattr(recipe, key)
         own = dict(lr=float(s.lr), epochs=s.epochs, max_steps=s.max_steps, pack=s.pack)
         if name == "perceive":  # the finetune's settings but these
-            own.update(lr=float(recipe.perceive_lr or s.lr), epochs=recipe.perceive_epochs, max_steps=None, pack=1)
+            own.update(lr=float(recipe.perceive_lr or s.lr), epochs=recipe.perceive_epochs,
+                       max_steps=recipe.perceive_max_steps, pack=1)
         plans.append(StagePlan(
             name=name, settings=key, global_batch=s.global_batch, micro_batch=s.micro_batch, **own,
             train_llm=name != "align", zero_stage=recipe.zero_stage if recipe.zero_stage is not None else s.zero_stage,
