@@ -39,8 +39,8 @@ def stage_plans(recipe: Any, seed: int, on_gpu: bool, perceive: bool = False) ->
 
     The settings are assumed valid (:func:`validate.validate` ran); only the precision is resolved here.
     The perceive stage takes the finetune stage's settings, with ``recipe.perceive_epochs`` epochs, the
-    learning rate ``recipe.perceive_lr`` when set, the step cap ``recipe.perceive_max_steps``, and no packing; each stage's seed is the
-    run's plus its own offset (align 0, finetune 1, perceive 2).
+    learning rate ``recipe.perceive_lr`` when set, the step cap ``recipe.perceive_max_steps``, and no
+    packing; each stage's seed is the run's plus its own offset (align 0, finetune 1, perceive 2).
     """
     precision = resolve_precision(_value(recipe.precision), on_gpu)
     lora = recipe.lora

@@ -78,8 +78,9 @@ def _check_recipe(recipe: Any) -> None:
              recipe.perceive_epochs, "a finite positive number")
     _require(recipe.perceive_lr is None or (_is_number(recipe.perceive_lr) and recipe.perceive_lr > 0),
              "recipe.perceive_lr", recipe.perceive_lr, "a finite positive number or null (the finetune's)")
-    _require(recipe.perceive_max_steps is None or (_is_int(recipe.perceive_max_steps) and recipe.perceive_max_steps >= 1),
-             "recipe.perceive_max_steps", recipe.perceive_max_steps, "a positive integer or null (no cap)")
+    cap = recipe.perceive_max_steps
+    _require(cap is None or (_is_int(cap) and cap >= 1), "recipe.perceive_max_steps", cap,
+             "a positive integer or null (no cap)")
     _require(_is_int(recipe.checkpoint_every) and recipe.checkpoint_every >= 1, "recipe.checkpoint_every",
              recipe.checkpoint_every, "a positive integer (optimizer steps between checkpoints)")
     _require(recipe.zero_stage is None or (_is_int(recipe.zero_stage) and recipe.zero_stage in (0, 1, 2, 3)),
