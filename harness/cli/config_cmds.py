@@ -9,7 +9,7 @@ from harness.config import ResolvedConfig, expand_multirun, parse_overrides, res
 from harness.errors import HarnessError
 from harness.plugin_manager import get_plugins
 
-LIST_KEYS = {"eval.tasks"}  # comma values build a list for these keys instead of a sweep
+LIST_KEYS = {"eval.tasks", "data.perceive_types"}  # comma values build a list for these keys instead of a sweep
 
 
 def resolve_cells(overrides: tuple[str, ...], multirun: bool) -> list[ResolvedConfig]:

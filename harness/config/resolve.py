@@ -261,7 +261,12 @@ def keys_at_unhashed_default(config: Any) -> list[str]:
     (its default the behaviour before it existed) leaves the hashes of existing runs and checkpoints as
     they were."""
     return [key for key, value, f in _leaf_fields(config)
-            if f.metadata.get("hash") in ("unless_default", "checkpoint") and value == f.default]
+            if f.metadata.get("hash") in ("unless_default", "checkpoint") and value == _default(f)]
+
+
+def _default(f: dataclasses.Field) -> Any:
+    """A dataclass field's default value, made by its factory when it has one."""
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
 def hashed_file_contents(config: Any) -> dict[str, str]:

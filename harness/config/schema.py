@@ -70,6 +70,10 @@ class VisionConfig:
 # (three seeds a side, Welch p = 0.75), so 8: a quarter of the build.
 SCENE_QUESTIONS_AUTO = 8
 
+# The scene world's perception question types, sorted: what data.perceive=scene trains unless data.perceive_types
+# says otherwise.
+PERCEIVE_TYPES_DEFAULT = ("colour", "exists", "shape")
+
 
 @dataclass
 class DataConfig:
@@ -93,10 +97,17 @@ class DataConfig:
     # a LLaVA JSON file / datasets folder; null (the default; also none, off, false): no such stage, and left
     # out of every hash
     perceive: Optional[str] = field(default=None, metadata={"hash": "unless_default"})
+    # with data.perceive=scene: the question types its stage trains, each from the short-answer question build
+    # when the build asks it (colour, shape, exists, count, compare, spatial, composition), otherwise from the
+    # instruct set's exchanges (description, coordinate); e.g. colour,shape,exists,description keeps the long
+    # answers in practice. Order and repeats do not matter; left out of every hash at its default
+    perceive_types: list[str] = field(default_factory=lambda: list(PERCEIVE_TYPES_DEFAULT),
+                                      metadata={"hash": "unless_default"})
 
     def __post_init__(self) -> None:
         self.seismic = seismic_setting(self.seismic)
         self.perceive = perceive_setting(self.perceive)
+        self.perceive_types = sorted({str(t).strip().lower() for t in self.perceive_types})  # one spelling, one hash
         if self.scene_questions is None:  # decided by data.train once the config is whole (scene_questions_choice)
             return
         if not (isinstance(self.scene_questions, int) and 0 <= self.scene_questions <= 32):

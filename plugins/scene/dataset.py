@@ -38,6 +38,7 @@ from harness.errors import HarnessError
 from .language import (
     COORDINATE_TYPE,
     DESCRIBE_PROMPT,
+    DESCRIPTION_TYPE,
     REASONING_TYPES,
     SHORT_ANSWER_HINT,
     VQA_TYPES,
@@ -135,7 +136,7 @@ def _instruct_conversation(scene: Scene, rng: random.Random) -> tuple[list[dict[
         (vqa_prompt(q.question), q.answer, q.qtype) for q in vqa_questions(scene, rng, n=1)
     ]
     if rng.random() < 0.35 or not turns:  # a scene with no askable question still gets a supervised turn
-        turns.append((DESCRIBE_PROMPT, describe(scene), "description"))
+        turns.append((DESCRIBE_PROMPT, describe(scene), DESCRIPTION_TYPE))
     if rng.random() < 0.35:
         q = coordinate_question(scene, rng)
         turns.append((q.question, q.answer, COORDINATE_TYPE))
@@ -151,7 +152,7 @@ def _eval_row(task: str, scene: Scene, rng: random.Random) -> dict[str, Any]:
              or vqa_questions(scene, rng, n=1, qtypes=("count",)))  # a count question is always askable
         prompt, answer, qtype = vqa_prompt(q[0].question), q[0].answer, q[0].qtype
     elif task == "scene_description":
-        prompt, answer, qtype = DESCRIBE_PROMPT, describe(scene), "description"
+        prompt, answer, qtype = DESCRIBE_PROMPT, describe(scene), DESCRIPTION_TYPE
     else:
         q = coordinate_question(scene, rng)
         prompt, answer, qtype = q.question, q.answer, q.qtype

@@ -18,6 +18,8 @@ PERCEPTION_TYPES: tuple[str, ...] = ("colour", "shape", "exists")
 REASONING_TYPES: tuple[str, ...] = ("count", "compare", "spatial", "composition")
 VQA_TYPES: tuple[str, ...] = PERCEPTION_TYPES + REASONING_TYPES
 COORDINATE_TYPE = "coordinate"
+DESCRIPTION_TYPE = "description"
+INSTRUCT_ONLY_TYPES: tuple[str, ...] = (DESCRIPTION_TYPE, COORDINATE_TYPE)  # asked by the instruct set alone
 REGIONS: tuple[str, ...] = ("top left", "top right", "bottom left", "bottom right", "top", "bottom",
                             "left", "right", "centre")
 NUMBER_WORDS: tuple[str, ...] = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",

@@ -16,15 +16,15 @@ from harness_plugins.data.records import Record
 from harness_plugins.recipes.llava15.mix import ExchangeRecords
 from harness_plugins.recipes.llava15.parts import perceive_records
 from harness_plugins.recipes.llava15.train import stage_plans
-from harness_plugins.scene.dataset import QUESTIONS_SPLIT, SceneDataSizes, ensure_question_data
+from harness_plugins.scene.dataset import QUESTIONS_SPLIT, SceneDataSizes, ensure_question_data, ensure_scene_data
 from harness_plugins.scene.language import PERCEPTION_TYPES
 
 SIZES = SceneDataSizes(align=3, instruct=12, eval=2, validation=2, image_size=32)
 
 
-def _cfg(perceive, root=None, scene_questions=None):
+def _cfg(perceive, root=None, scene_questions=None, types=("colour", "exists", "shape")):
     return SimpleNamespace(data=SimpleNamespace(train="scene", perceive=perceive, image_root=root, on_bad_row="error",
-                                                scene_seed=0, scene_questions=scene_questions))
+                                                scene_seed=0, scene_questions=scene_questions, perceive_types=types))
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +43,22 @@ def test_scene_keeps_exactly_the_colour_shape_and_exists_exchanges_each_with_its
     assert all(r.image is not None and r.conversations[0]["value"].startswith("<image>\n") and len(r.conversations) == 2
                for r in got)
     assert f"{len(expected)} colour/shape/exists questions (8 per instruct image)" in about
+
+
+def test_instruct_only_types_come_from_the_instruct_set_beside_the_questions(home):
+    """``data.perceive_types`` with description: the perception questions, then the instruct set's descriptions."""
+    records, about = perceive_records(_cfg("scene", types=["colour", "description", "exists", "shape"]), SIZES)
+    plain, _ = perceive_records(_cfg("scene"), SIZES)
+    instruct = datasets.load_from_disk(str(ensure_scene_data(home / "data" / "scene", 0, SIZES) / "instruct"))
+    described = [(f"{row['id']}/{j}", row["conversations"][2 * j + 1]["value"])
+                 for row in instruct for j, qtype in enumerate(row["qtypes"]) if qtype == "description"]
+    assert described and len(described) < sum(len(row["qtypes"]) for row in instruct)
+    got = [(records[i].id, records[i].conversations[1]["value"]) for i in range(len(records))]
+    assert got == [(plain[i].id, plain[i].conversations[1]["value"]) for i in range(len(plain))] + described
+    assert all(records[i].image is not None for i in range(len(records)))
+    assert f"and {len(described)} description exchanges of the instruct set" in about
+    only, about = perceive_records(_cfg("scene", types=["description"]), SIZES)
+    assert [only[i].id for i in range(len(only))] == [d[0] for d in described] and "questions" not in about
 
 
 def test_a_llava_json_gives_every_exchange_as_a_record_and_unset_gives_none(tmp_path):
@@ -85,6 +101,29 @@ def test_every_spelling_of_no_stage_is_the_default_training(off):
     (default,) = resolve_cells(("backbone=llama3",), multirun=False)
     (spelled,) = resolve_cells(("backbone=llama3", f"data.perceive={off}"), multirun=False)
     assert spelled.config.data.perceive is None and spelled.hashes == default.hashes
+
+
+def test_perceive_types_hash_as_a_set_and_at_their_default_not_at_all():
+    (default,) = resolve_cells(("backbone=llama3",), multirun=False)
+    (scene,) = resolve_cells(("backbone=llama3", "data.perceive=scene"), multirun=False)
+    (spelled,) = resolve_cells(("backbone=llama3", "data.perceive=scene", "data.perceive_types=shape,colour,exists,shape"),
+                               multirun=False)
+    (described,) = resolve_cells(("backbone=llama3", "data.perceive=scene",
+                                  "data.perceive_types=[colour,shape,exists,description]"), multirun=False)
+    assert default.config.data.perceive_types == ["colour", "exists", "shape"] == spelled.config.data.perceive_types
+    assert spelled.hashes == scene.hashes  # order and repeats aside, the default: the hash before the setting
+    assert described.config.data.perceive_types == ["colour", "description", "exists", "shape"]
+    assert len({default.hashes["training"], scene.hashes["training"], described.hashes["training"]}) == 3
+
+
+@pytest.mark.parametrize("args, says", [
+    (["data.perceive=scene", "data.perceive_types=colr"], "it must be a list of the scene world's question types"),
+    (["data.perceive_types=description"], "picks questions of the scene world, and data.perceive=None"),
+])
+def test_bad_perceive_types_are_one_line_and_exit_2(tmp_path, args, says):
+    done = run_cli(["run", "task=vqa", "backbone=llama3", *args, "--dry-run"], home=tmp_path / "home")
+    assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "data.perceive_types=" in done.stderr and says in done.stderr
 
 
 def test_a_perceive_path_that_does_not_exist_is_one_line_and_exit_2(tmp_path):

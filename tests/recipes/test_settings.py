@@ -68,7 +68,7 @@ def test_an_edited_deepspeed_json_is_another_training(tmp_path):
 
 # Settings added after checkpoints existed, each at the behaviour before it: none may change an existing hash.
 ADDED_LATER = ("recipe.loss_average", "recipe.init_from", "recipe.perceive_epochs", "recipe.perceive_lr",
-               "recipe.perceive_max_steps", "data.perceive")
+               "recipe.perceive_max_steps", "data.perceive", "data.perceive_types")
 
 
 def test_settings_added_later_leave_every_hash_as_before_they_existed():

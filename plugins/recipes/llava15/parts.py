@@ -139,14 +139,15 @@ def with_scene_questions(instruct: Any, cfg: Any, on_bad_row: str, scene_sizes: 
 
 def perceive_records(cfg: Any, scene_sizes: Any = None) -> tuple[Any, str]:
     """(the records of the perceive stage ``data.perceive`` names, every exchange its own record with the
-    image; a description), or (None, "") when it is unset. ``scene``: the colour, shape and exists exchanges of
-    the scene world's short-answer question build (``data.scene_questions`` per instruct image; 8 when that is
-    0), which shares no image with an evaluation or validation split."""
-    from harness_plugins.data.loader import load_dataset_folder, load_training_data
+    image; a description), or (None, "") when it is unset. ``scene``: the exchanges of ``data.perceive_types``
+    (default colour, shape and exists) from the scene world's short-answer question build (``data.scene_questions``
+    per instruct image; 8 when that is 0), and of the types only the instruct set asks (description, coordinate)
+    from that set; neither shares an image with an evaluation or validation split."""
+    from harness_plugins.data.loader import load_training_data
     from harness_plugins.data.records import LoadedData
-    from harness_plugins.recipes.llava15.mix import ExchangeRecords
+    from harness_plugins.recipes.llava15.mix import ExchangeRecords, MixedRecords
 
-    from harness.config.schema import SCENE_QUESTIONS_AUTO, scene_questions_choice
+    from harness.config.schema import PERCEIVE_TYPES_DEFAULT, SCENE_QUESTIONS_AUTO, scene_questions_choice
 
     setting, on_bad_row = cfg.data.perceive, getattr(cfg.data.on_bad_row, "value", cfg.data.on_bad_row)
     if setting is None:
@@ -155,18 +156,38 @@ def perceive_records(cfg: Any, scene_sizes: Any = None) -> tuple[Any, str]:
         loaded = load_training_data(setting, cfg.data.image_root, on_bad_row)
         records = LoadedData(records=ExchangeRecords(loaded), skipped=loaded.skipped, source=loaded.source)
         return records, f"; perceive stage: {Path(setting).name}, {len(records)} exchanges"
+    from harness_plugins.scene.dataset import QUESTIONS_SPLIT, default_root, ensure_question_data, ensure_scene_data
+    from harness_plugins.scene.language import INSTRUCT_ONLY_TYPES, VQA_TYPES
+
+    types = set(getattr(cfg.data, "perceive_types", PERCEIVE_TYPES_DEFAULT))
+    asked = [t for t in VQA_TYPES if t in types]
+    instruct_only = [t for t in INSTRUCT_ONLY_TYPES if t in types]
+    parts, about = [], []
+    if asked:
+        k = scene_questions_choice(cfg.data) or SCENE_QUESTIONS_AUTO
+        folder = ensure_question_data(default_root(), int(cfg.data.scene_seed), k, scene_sizes) / QUESTIONS_SPLIT
+        parts.append(_typed_exchanges(folder, asked, on_bad_row))
+        about.append(f"{len(parts[-1])} {'/'.join(asked)} questions ({k} per instruct image)")
+    if instruct_only:
+        scene = ensure_scene_data(default_root(), seed=int(cfg.data.scene_seed), sizes=scene_sizes)
+        parts.append(_typed_exchanges(scene / "instruct", instruct_only, on_bad_row))
+        about.append(f"{len(parts[-1])} {'/'.join(instruct_only)} exchanges of the instruct set")
+    records = LoadedData(records=parts[0] if len(parts) == 1 else MixedRecords(parts), source=parts[0].records.source)
+    return records, f"; perceive stage: {' and '.join(about)}"
+
+
+def _typed_exchanges(folder: Path, types: list[str], on_bad_row: str) -> Any:
+    """The exchanges of a scene-world datasets folder (a ``qtypes`` column: one type per exchange) whose type is
+    one of ``types``, each its own record with the image."""
     import datasets
 
-    from harness_plugins.scene.dataset import QUESTIONS_SPLIT, default_root, ensure_question_data
-    from harness_plugins.scene.language import PERCEPTION_TYPES
+    from harness_plugins.data.loader import load_dataset_folder
+    from harness_plugins.recipes.llava15.mix import ExchangeRecords
 
-    k = scene_questions_choice(cfg.data) or SCENE_QUESTIONS_AUTO
-    folder = ensure_question_data(default_root(), int(cfg.data.scene_seed), k, scene_sizes) / QUESTIONS_SPLIT
     loaded = load_dataset_folder(folder, on_bad_row)
     qtypes = datasets.load_from_disk(str(folder))["qtypes"]
     if len(qtypes) != len(loaded):
         raise HarnessError(f"{folder} has rows that do not load ({len(qtypes) - len(loaded)})",
                            "delete the folder; the next run rebuilds it")
-    records = LoadedData(records=ExchangeRecords(loaded, keep=lambda i, j: qtypes[i][j] in PERCEPTION_TYPES),
-                         source=loaded.source)
-    return records, f"; perceive stage: {len(records)} {'/'.join(PERCEPTION_TYPES)} questions ({k} per instruct image)"
+    wanted = set(types)
+    return ExchangeRecords(loaded, keep=lambda i, j: qtypes[i][j] in wanted)

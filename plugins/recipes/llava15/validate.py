@@ -93,6 +93,20 @@ def _check_recipe(recipe: Any) -> None:
                  "a number in [0, 1)")
 
 
+def _check_perceive_types(data: Any) -> None:
+    """``data.perceive_types``: scene-world question types, and set only for ``data.perceive=scene``."""
+    from harness.config.schema import PERCEIVE_TYPES_DEFAULT
+    from harness_plugins.scene.language import INSTRUCT_ONLY_TYPES, VQA_TYPES
+
+    types, known = list(getattr(data, "perceive_types", PERCEIVE_TYPES_DEFAULT)), VQA_TYPES + INSTRUCT_ONLY_TYPES
+    _require(bool(types) and set(types) <= set(known), "data.perceive_types", ",".join(types),
+             "a list of the scene world's question types: " + ", ".join(known))
+    if tuple(types) != PERCEIVE_TYPES_DEFAULT and getattr(data, "perceive", None) != "scene":
+        raise HarnessError(f"data.perceive_types={','.join(types)} picks questions of the scene world, and "
+                           f"data.perceive={getattr(data, 'perceive', None)}",
+                           "set data.perceive=scene, or drop data.perceive_types (a file's stage trains all its exchanges)")
+
+
 def resolve_precision(precision: str, on_gpu: Optional[bool]) -> str:
     """``recipe.precision`` for this device: auto is bf16 on GPUs and fp32 on the CPU; half needs a GPU.
 
@@ -128,6 +142,7 @@ def validate(config: Any, world_size: int) -> None:
         raise HarnessError(f"world size must be a positive integer, got {world_size!r}", "check num_gpus and num_nodes")
     recipe = config.recipe
     _check_recipe(recipe)
+    _check_perceive_types(config.data)
     if recipe.init_from:
         from harness_plugins.recipes.llava15 import init_from
 
