@@ -15,6 +15,7 @@ from harness.cli.config_cmds import resolve_cells
 from harness_plugins.data.records import Record
 from harness_plugins.recipes.llava15.mix import ExchangeRecords
 from harness_plugins.recipes.llava15.parts import perceive_records
+from harness_plugins.recipes.llava15.samples import text_rows
 from harness_plugins.recipes.llava15.train import stage_plans
 from harness_plugins.scene.dataset import QUESTIONS_SPLIT, SceneDataSizes, ensure_question_data, ensure_scene_data
 from harness_plugins.scene.language import PERCEPTION_TYPES
@@ -56,6 +57,8 @@ def test_instruct_only_types_come_from_the_instruct_set_beside_the_questions(hom
     got = [(records[i].id, records[i].conversations[1]["value"]) for i in range(len(records))]
     assert got == [(plain[i].id, plain[i].conversations[1]["value"]) for i in range(len(plain))] + described
     assert all(records[i].image is not None for i in range(len(records)))
+    rows = text_rows(records)  # what the sampler's lengths read: one row per exchange, as the records read
+    assert [row[0] for row in rows] == [records[i].conversations for i in range(len(records))]
     assert f"and {len(described)} description exchanges of the instruct set" in about
     only, about = perceive_records(_cfg("scene", types=["description"]), SIZES)
     assert [only[i].id for i in range(len(only))] == [d[0] for d in described] and "questions" not in about

@@ -91,10 +91,10 @@ class RenderedSamples:
 
 def text_rows(records: Any) -> Iterable[tuple[list[dict], bool]]:
     """(conversations, has an image) per record; a datasets folder is read by column, images undecoded."""
-    inner = getattr(records, "records", records)  # LoadedData wraps the sequence
-    if hasattr(inner, "text_rows"):
-        return inner.text_rows()
-    return ((list(r.conversations), r.image is not None) for r in inner)
+    for holder in (records, getattr(records, "records", None)):  # LoadedData wraps the sequence
+        if hasattr(holder, "text_rows"):  # the sequence itself first: ExchangeRecords holds its source as .records
+            return holder.text_rows()
+    return ((list(r.conversations), r.image is not None) for r in getattr(records, "records", records))
 
 
 def modality_length(conversation: Sequence[dict], has_image: bool, first_exchange_only: bool = False) -> int:
