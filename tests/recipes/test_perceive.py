@@ -121,7 +121,7 @@ def test_perceive_types_hash_as_a_set_and_at_their_default_not_at_all():
 
 @pytest.mark.parametrize("args, says", [
     (["data.perceive=scene", "data.perceive_types=colr"], "it must be a list of the scene world's question types"),
-    (["data.perceive_types=description"], "picks questions of the scene world, and data.perceive=None"),
+    (["data.perceive_types=description"], "picks questions of the scene world, and data.perceive is unset"),
 ])
 def test_bad_perceive_types_are_one_line_and_exit_2(tmp_path, args, says):
     done = run_cli(["run", "task=vqa", "backbone=llama3", *args, "--dry-run"], home=tmp_path / "home")

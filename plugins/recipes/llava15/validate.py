@@ -103,7 +103,7 @@ def _check_perceive_types(data: Any) -> None:
              "a list of the scene world's question types: " + ", ".join(known))
     if tuple(types) != PERCEIVE_TYPES_DEFAULT and getattr(data, "perceive", None) != "scene":
         raise HarnessError(f"data.perceive_types={','.join(types)} picks questions of the scene world, and "
-                           f"data.perceive={getattr(data, 'perceive', None)}",
+                           f"data.perceive is {getattr(data, 'perceive', None) or 'unset (no perceive stage)'}",
                            "set data.perceive=scene, or drop data.perceive_types (a file's stage trains all its exchanges)")
 
 
