@@ -147,7 +147,7 @@ def perceive_records(cfg: Any, scene_sizes: Any = None) -> tuple[Any, str]:
     from harness_plugins.data.records import LoadedData
     from harness_plugins.recipes.llava15.mix import ExchangeRecords, MixedRecords
 
-    from harness.config.schema import PERCEIVE_TYPES_DEFAULT, SCENE_QUESTIONS_AUTO, scene_questions_choice
+    from harness.config.schema import SCENE_QUESTIONS_AUTO, scene_questions_choice
 
     setting, on_bad_row = cfg.data.perceive, getattr(cfg.data.on_bad_row, "value", cfg.data.on_bad_row)
     if setting is None:
@@ -159,7 +159,7 @@ def perceive_records(cfg: Any, scene_sizes: Any = None) -> tuple[Any, str]:
     from harness_plugins.scene.dataset import QUESTIONS_SPLIT, default_root, ensure_question_data, ensure_scene_data
     from harness_plugins.scene.language import INSTRUCT_ONLY_TYPES, VQA_TYPES
 
-    types = set(getattr(cfg.data, "perceive_types", PERCEIVE_TYPES_DEFAULT))
+    types = set(cfg.data.perceive_types)
     asked = [t for t in VQA_TYPES if t in types]
     instruct_only = [t for t in INSTRUCT_ONLY_TYPES if t in types]
     parts, about = [], []

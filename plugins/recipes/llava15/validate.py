@@ -98,12 +98,12 @@ def _check_perceive_types(data: Any) -> None:
     from harness.config.schema import PERCEIVE_TYPES_DEFAULT
     from harness_plugins.scene.language import INSTRUCT_ONLY_TYPES, VQA_TYPES
 
-    types, known = list(getattr(data, "perceive_types", PERCEIVE_TYPES_DEFAULT)), VQA_TYPES + INSTRUCT_ONLY_TYPES
+    types, known = list(data.perceive_types), VQA_TYPES + INSTRUCT_ONLY_TYPES
     _require(bool(types) and set(types) <= set(known), "data.perceive_types", ",".join(types),
              "a list of the scene world's question types: " + ", ".join(known))
-    if tuple(types) != PERCEIVE_TYPES_DEFAULT and getattr(data, "perceive", None) != "scene":
+    if tuple(types) != PERCEIVE_TYPES_DEFAULT and data.perceive != "scene":
         raise HarnessError(f"data.perceive_types={','.join(types)} picks questions of the scene world, and "
-                           f"data.perceive is {getattr(data, 'perceive', None) or 'unset (no perceive stage)'}",
+                           f"data.perceive is {data.perceive or 'unset (no perceive stage)'}",
                            "set data.perceive=scene, or drop data.perceive_types (a file's stage trains all its exchanges)")
 
 
