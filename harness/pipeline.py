@@ -33,8 +33,11 @@ VERSIONED = ("harness", "torch", "transformers", "deepspeed", "lmms_eval", "data
 
 
 def versions() -> dict[str, str]:
-    """Versions of the libraries that shape a result, stored with every run."""
-    found = {}
+    """Versions of the libraries that shape a result, and what computed it (:mod:`harness.compute`), stored
+    with every run."""
+    from harness.compute import compute_provenance
+
+    found = {"compute": compute_provenance()}
     for name in VERSIONED:
         try:
             found[name] = metadata.version(name.replace("_", "-"))

@@ -93,6 +93,7 @@ def test_train_records_metrics_and_throughput_per_stage(trained):
     assert {r["stage"] for r in rows} == {"align", "finetune"}
     summary = json.loads((run_dir / "training_summary.json").read_text())["stages"]
     assert summary["align"]["tokens_per_s"] > 0 and summary["finetune"]["steps"] == 3
+    assert summary["align"]["compute"].endswith(" kernels")  # what computed the floats: a CPU and its kernel set
     assert summary["align"]["tokens"] == sum(r["tokens"] for r in rows if r["stage"] == "align")
     # max_length's cut, over the samples the stage rendered: its 3 steps of 8, the 24 short records, none cut
     assert summary["finetune"]["truncation"] == {"max_length": 384, "samples": 24, "truncated": 0,

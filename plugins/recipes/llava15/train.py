@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Optional
 
+from harness.compute import compute_provenance
 from harness.errors import HarnessError
 from harness_plugins.recipes.llava15 import distributed, init_from, rundir
 from harness_plugins.recipes.llava15.stage import StagePlan, StageResult, run_stage
@@ -199,7 +200,8 @@ def _train_stages(resolved: Any, run_dir: Path, plans: list[StagePlan], configs:
         if result.losses or plan.name not in summaries:
             # A resume that only redoes the export trains no step: the stored summary already covers the stage.
             # truncation: over the samples this process rendered (all of them after a whole epoch)
-            summaries[plan.name] = (result.summary() | {"world_size": info.world_size, "device": info.device} | extra
+            summaries[plan.name] = (result.summary() | {"world_size": info.world_size, "device": info.device,
+                                                          "compute": compute_provenance(info.device)} | extra
                                     | {"truncation": rendered.truncation()})
         last = plan is plans[-1]
         if not last:

@@ -1,0 +1,26 @@
+"""The compute record stored with every run: it names the kernel set torch actually dispatches to."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from harness.compute import compute_provenance, cpu_name
+
+
+def test_the_record_names_the_cpu_and_the_kernel_set_torch_reports():
+    import torch
+
+    line = compute_provenance("cpu")
+    assert line == f"{cpu_name()}, {torch.backends.cpu.get_cpu_capability()} kernels"
+    assert cpu_name().strip()
+
+
+def test_the_record_follows_the_kernels_in_use_not_the_cpus_best():
+    # ATEN_CPU_CAPABILITY=default makes torch dispatch to its portable kernels on any CPU: the record must say so,
+    # since those kernels give other floats than the vectorised ones and so another trained model
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default"}
+    done = subprocess.run([sys.executable, "-c", "from harness.compute import compute_provenance as c; print(c())"],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith(", DEFAULT kernels")
