@@ -182,18 +182,32 @@ def evaluator(cfg: Any) -> Callable[..., Any]:
     return functools.partial(evaluate_launched, cfg)
 
 
+def training_stages(checkpoint: Path) -> dict[str, dict]:
+    """The per-stage records of the recipe's ``training_summary.json`` beside ``checkpoint``; empty for a
+    checkpoint trained elsewhere (a path given as ``recipe.init_from`` or a real model without one)."""
+    import json
+
+    try:
+        stages = json.loads((checkpoint.parent / "training_summary.json").read_text()).get("stages", {})
+    except (OSError, ValueError):
+        return {}
+    return stages if isinstance(stages, dict) else {}
+
+
+def training_compute(checkpoint: Path) -> dict[str, str]:
+    """What computed the checkpoint's training (``train_compute``): the stages' ``compute`` lines, each
+    once, in stage order. A run stores its evaluator's ``compute`` in ``versions``; this one says where
+    its weights came from, which differs when a shared home's checkpoint was trained on another machine."""
+    lines = [stage.get("compute") for stage in training_stages(checkpoint).values()]
+    distinct = list(dict.fromkeys(line for line in lines if isinstance(line, str) and line))
+    return {"train_compute": "; ".join(distinct)} if distinct else {}
+
+
 def training_throughput(checkpoint: Path) -> dict[str, float]:
     """Tokens/s (and MFU on GPUs) of each training stage, and how many of its samples ``recipe.max_length``
     cut, from the recipe's training summary."""
-    import json
-
-    summary = checkpoint.parent / "training_summary.json"
-    try:
-        stages = json.loads(summary.read_text()).get("stages", {})
-    except (OSError, ValueError):
-        return {}  # a checkpoint trained elsewhere
     found = {}
-    for name, stage in stages.items():
+    for name, stage in training_stages(checkpoint).items():
         for key in ("tokens_per_s", "mfu"):
             if isinstance(stage.get(key), (int, float)):
                 found[f"{name}_{key}"] = round(float(stage[key]), 4)
@@ -252,7 +266,8 @@ def _train_evaluate_store(resolved: ResolvedConfig, store: ResultsStore, specs: 
             vision=f"{cfg.vision.name} ({cfg.vision.variant})", recipe=cfg.recipe.name, config=resolved.as_dict(),
             run_hash=resolved.hashes["run"], training_hash=resolved.hashes["training"],
             controlled_hash=resolved.hashes["controlled"], run_dir=str(run_dir),
-            versions={**versions(), **({"attention": result.attention} if result.attention else {})},
+            versions={**versions(), **training_compute(checkpoint),
+                      **({"attention": result.attention} if result.attention else {})},
             timings={"train_s": round(train_seconds, 2), "eval_s": round(result.seconds, 2),
                      "eval_processes": result.processes, **training_throughput(checkpoint)},
         ),

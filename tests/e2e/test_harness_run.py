@@ -75,6 +75,7 @@ def test_first_run_trains_evaluates_stores_and_prints_the_leaderboard(home):
     assert tasks == {"vqa_scene", "vqa_scene@blind", "vqa_scene_pixel_noise", "vqa_scene_paraphrase"}  # the defaults
     assert json.loads(versions)["attention"].startswith("sdpa")  # auto on the CPU: SDPA, with its reason
     assert json.loads(versions)["compute"].endswith(" kernels")  # the CPU and the kernel set that computed it
+    assert json.loads(versions)["train_compute"] == json.loads(versions)["compute"]  # trained here, evaluated here
     files = {p.name for p in (Path(run_dir) / "eval").iterdir()}
     assert any(f.endswith("_results.json") for f in files) and "samples_vqa_scene" in " ".join(files)
 
