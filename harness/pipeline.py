@@ -194,20 +194,21 @@ def training_stages(checkpoint: Path) -> dict[str, dict]:
     return stages if isinstance(stages, dict) else {}
 
 
-def training_compute(checkpoint: Path) -> dict[str, str]:
-    """What computed the checkpoint's training (``train_compute``): the stages' ``compute`` lines, each
-    once, in stage order. A run stores its evaluator's ``compute`` in ``versions``; this one says where
-    its weights came from, which differs when a shared home's checkpoint was trained on another machine."""
-    lines = [stage.get("compute") for stage in training_stages(checkpoint).values()]
+def training_compute(stages: dict[str, dict]) -> dict[str, str]:
+    """What computed a checkpoint's training (``train_compute``) from its ``training_stages``: the stages'
+    ``compute`` lines, each once, in stage order. A run stores its evaluator's ``compute`` in ``versions``;
+    this one says where its weights came from, which differs when a shared home's checkpoint was trained on
+    another machine."""
+    lines = [stage.get("compute") for stage in stages.values()]
     distinct = list(dict.fromkeys(line for line in lines if isinstance(line, str) and line))
     return {"train_compute": "; ".join(distinct)} if distinct else {}
 
 
-def training_throughput(checkpoint: Path) -> dict[str, float]:
+def training_throughput(stages: dict[str, dict]) -> dict[str, float]:
     """Tokens/s (and MFU on GPUs) of each training stage, and how many of its samples ``recipe.max_length``
-    cut, from the recipe's training summary."""
+    cut, from a checkpoint's ``training_stages``."""
     found = {}
-    for name, stage in training_stages(checkpoint).items():
+    for name, stage in stages.items():
         for key in ("tokens_per_s", "mfu"):
             if isinstance(stage.get(key), (int, float)):
                 found[f"{name}_{key}"] = round(float(stage[key]), 4)
@@ -246,6 +247,7 @@ def _train_evaluate_store(resolved: ResolvedConfig, store: ResultsStore, specs: 
 
     cfg = resolved.config
     checkpoint, train_seconds = ensure_checkpoint(resolved)
+    stages = training_stages(checkpoint)
     lmms_to_harness = {lmms: spec.name for spec in specs for lmms in spec.lmms_tasks}
     blind = list(specs[0].lmms_tasks) if cfg.eval.blind else []  # the blind baseline of the run's own task
     stored_as = {**lmms_to_harness, **{blind_task(lmms): blind_task(specs[0].name) for lmms in blind}}
@@ -266,10 +268,10 @@ def _train_evaluate_store(resolved: ResolvedConfig, store: ResultsStore, specs: 
             vision=f"{cfg.vision.name} ({cfg.vision.variant})", recipe=cfg.recipe.name, config=resolved.as_dict(),
             run_hash=resolved.hashes["run"], training_hash=resolved.hashes["training"],
             controlled_hash=resolved.hashes["controlled"], run_dir=str(run_dir),
-            versions={**versions(), **training_compute(checkpoint),
+            versions={**versions(), **training_compute(stages),
                       **({"attention": result.attention} if result.attention else {})},
             timings={"train_s": round(train_seconds, 2), "eval_s": round(result.seconds, 2),
-                     "eval_processes": result.processes, **training_throughput(checkpoint)},
+                     "eval_processes": result.processes, **training_throughput(stages)},
         ),
         metrics, samples,
     )

@@ -29,18 +29,18 @@ def test_the_record_follows_the_kernels_in_use_not_the_cpus_best():
 def test_a_run_names_what_trained_its_checkpoint_as_well_as_what_evaluated_it(tmp_path):
     import json
 
-    from harness.pipeline import training_compute
+    from harness.pipeline import training_compute, training_stages
 
     checkpoint = tmp_path / "checkpoint"
-    assert training_compute(checkpoint) == {}  # trained elsewhere (no summary): nothing claimed
+    assert training_compute(training_stages(checkpoint)) == {}  # trained elsewhere (no summary): nothing claimed
     summary = tmp_path / "training_summary.json"
     summary.write_text(json.dumps({"stages": {"align": {"compute": "AMD EPYC, AVX2 kernels", "tokens_per_s": 9.0},
                                               "finetune": {"compute": "AMD EPYC, AVX2 kernels"}}}))
-    assert training_compute(checkpoint) == {"train_compute": "AMD EPYC, AVX2 kernels"}
+    assert training_compute(training_stages(checkpoint)) == {"train_compute": "AMD EPYC, AVX2 kernels"}
     # a training resumed on another machine: both, each once, in stage order
     summary.write_text(json.dumps({"stages": {"align": {"compute": "Intel Xeon, AVX512 kernels"},
                                               "perceive": {"compute": "AMD EPYC, AVX2 kernels"},
                                               "finetune": {"compute": "AMD EPYC, AVX2 kernels"}}}))
-    assert training_compute(checkpoint) == {"train_compute": "Intel Xeon, AVX512 kernels; AMD EPYC, AVX2 kernels"}
+    assert training_compute(training_stages(checkpoint)) == {"train_compute": "Intel Xeon, AVX512 kernels; AMD EPYC, AVX2 kernels"}
     summary.write_text("{not json")
-    assert training_compute(checkpoint) == {}
+    assert training_compute(training_stages(checkpoint)) == {}

@@ -60,7 +60,7 @@ def test_the_run_report_says_how_many_samples_max_length_cut(tmp_path):
 
     from rich.console import Console
 
-    from harness.pipeline import training_throughput
+    from harness.pipeline import training_stages, training_throughput
     from harness.run_report import print_run_report
     from harness.store import MetricRow, RunRecord, open_store
 
@@ -70,7 +70,7 @@ def test_the_run_report_says_how_many_samples_max_length_cut(tmp_path):
     stages = {"align": {"tokens_per_s": 6000.0, "truncation": dict(cut, samples=3000, truncated=0)},
               "finetune": {"tokens_per_s": 4000.0, "truncation": cut}}
     (checkpoint.parent / "training_summary.json").write_text(json.dumps({"stages": stages}))
-    timings = {"train_s": 12.0, **training_throughput(checkpoint)}
+    timings = {"train_s": 12.0, **training_throughput(training_stages(checkpoint))}
     assert timings["finetune_truncated_samples"] == 823 and timings["finetune_samples"] == 5000
     with open_store(tmp_path / "r.sqlite") as store:
         store.add_run(RunRecord("a", "vqa_scene", "llama2", "tiny", "clip", "llava15", {}, "ra", "t", "c",
