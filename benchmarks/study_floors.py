@@ -67,6 +67,20 @@ def blind_metric(store: Any, run_id: str, task: str, name: str) -> float | None:
     return value
 
 
+def description_counts(samples: list[Any]) -> list[dict[str, int]]:
+    """Per stored description: its true-positive, predicted and gold attribute facts (``micro_f1``'s input)."""
+    from harness_plugins.scene.metrics import description_facts
+    from harness_plugins.scene.world import parse_description
+
+    counts = []
+    for sample in samples:
+        predicted = description_facts(parse_description(sample.prediction))
+        gold = description_facts(parse_description(sample.target))
+        counts.append({"tp": sum((predicted & gold).values()), "pred": sum(predicted.values()),
+                       "gold": sum(gold.values())})
+    return counts
+
+
 def description_f1(samples: list[Any]) -> tuple[float, float, float]:
     """(F1, low, high): micro attribute F1 over the stored descriptions and its 95% bootstrap interval.
 
@@ -80,15 +94,9 @@ def description_f1(samples: list[Any]) -> tuple[float, float, float]:
     import numpy as np
     from scipy.stats import bootstrap
 
-    from harness_plugins.scene.metrics import description_facts, micro_f1
-    from harness_plugins.scene.world import parse_description
+    from harness_plugins.scene.metrics import micro_f1
 
-    counts = []
-    for sample in samples:
-        predicted = description_facts(parse_description(sample.prediction))
-        gold = description_facts(parse_description(sample.target))
-        counts.append({"tp": sum((predicted & gold).values()), "pred": sum(predicted.values()),
-                       "gold": sum(gold.values())})
+    counts = description_counts(samples)
     if not counts:
         return float("nan"), float("nan"), float("nan")
     f1 = micro_f1(counts)["f1"]
