@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from study_floors import description_counts, fmt, print_markdown, scenes_by_id, wilson  # noqa: E402
+from harness.analysis.stats.multiplicity import holm  # noqa: E402
+from study_floors import blind_metric, description_counts, fmt, print_markdown, scenes_by_id, wilson  # noqa: E402
 
 VQA, DESCRIPTION = "vqa_scene_val", "scene_description_val"
 MIN_RESIDUAL_DF = 2  # the pooled fit needs this many runs beyond its parameters
@@ -72,8 +73,6 @@ def measure(store: Any, arm: ArmRun, scenes: dict[str, Any] | None) -> ArmRun:
     """Fill ``arm`` from its latest vqa_scene_val and scene_description_val runs."""
     from harness_plugins.scene.binding import binding_split
 
-    from study_floors import blind_metric
-
     run = _latest(store, VQA, arm.backbone, arm.training_hash)
     if run is None:
         arm.missing.append("vqa_val")
@@ -112,18 +111,6 @@ def welch(base: list[float], arm: list[float]) -> float:
     if len(base) < 2 or len(arm) < 2 or (len(set(base)) == 1 and len(set(arm)) == 1):
         return float("nan")
     return float(ttest_ind(arm, base, equal_var=False).pvalue)
-
-
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm-adjusted p over the finite ones (nan stays nan)."""
-    from statsmodels.stats.multitest import multipletests
-
-    finite = [i for i, p in enumerate(pvalues) if not math.isnan(p)]
-    adjusted = [float("nan")] * len(pvalues)
-    if finite:
-        for i, p in zip(finite, multipletests([pvalues[i] for i in finite], method="holm")[1]):
-            adjusted[i] = float(p)
-    return adjusted
 
 
 def _p(value: float) -> str:
